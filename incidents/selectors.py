@@ -1,0 +1,112 @@
+"""Reads over incidents and maintenances, each starting from the page. Prefetching is decided here so a
+render costs the same number of queries whatever the length of history."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from components.models import Component, ComponentStatusChange
+from incidents.models import Incident, IncidentUpdate, Kind
+from statuspage.models import Page
+
+
+def _with_timeline(qs: QuerySet[Incident]) -> QuerySet[Incident]:
+    changes = ComponentStatusChange.objects.select_related("component").order_by("component__position")
+    return qs.select_related("postmortem").prefetch_related(
+        Prefetch(
+            "updates",
+            queryset=IncidentUpdate.objects.order_by("-display_at", "-id").prefetch_related(
+                Prefetch("component_changes", queryset=changes)
+            ),
+        ),
+        Prefetch("components", queryset=Component.objects.select_related("group").order_by("position", "id")),
+    )
+
+
+def open_incidents(page: Page) -> list[Incident]:
+    return list(_with_timeline(Incident.objects.for_page(page).open().order_by("-started_at")))
+
+
+def active_maintenances(page: Page) -> list[Incident]:
+    return list(
+        _with_timeline(Incident.objects.for_page(page).active_maintenances().order_by("scheduled_for"))
+    )
+
+
+def upcoming_maintenances(page: Page, *, limit: int = 10) -> list[Incident]:
+    return list(_with_timeline(Incident.objects.for_page(page).upcoming().order_by("scheduled_for"))[:limit])
+
+
+def incident_detail(page: Page, code: str) -> Incident | None:
+    return _with_timeline(Incident.objects.for_page(page).filter(code=code)).first()
+
+
+def recent_incidents(page: Page, *, since: datetime, until: datetime | None = None) -> list[Incident]:
+    """Incidents and finished maintenances that started in [since, until), newest first."""
+    qs = Incident.objects.for_page(page).filter(
+        Q(kind=Kind.INCIDENT) | Q(kind=Kind.MAINTENANCE, status="completed"), started_at__gte=since
+    )
+    if until is not None:
+        qs = qs.filter(started_at__lt=until)
+    return list(_with_timeline(qs.order_by("-started_at", "-id")))
+
+
+def incidents_by_day(
+    incidents: list[Incident], *, tz: ZoneInfo, today: date, days: int
+) -> list[tuple[date, list]]:
+    """The last `days` days (today first), each with the incidents that started on it in `tz`."""
+    buckets: dict[date, list[Incident]] = defaultdict(list)
+    for incident in incidents:
+        buckets[incident.started_at.astimezone(tz).date()].append(incident)
+    return [(d, buckets.get(d, [])) for d in (today - timedelta(days=i) for i in range(days))]
+
+
+def incidents_overlapping(page: Page, *, since: datetime, now: datetime) -> list[Incident]:
+    """Incidents (not maintenances) that were open at some time in [since, now], with their components."""
+    return list(
+        Incident.objects.for_page(page)
+        .incidents()
+        .filter(started_at__lte=now)
+        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=since))
+        .prefetch_related("components")
+        .order_by("started_at")
+    )
+
+
+def history_months(page: Page, *, months: list[tuple[int, int]], tz: ZoneInfo) -> dict[tuple[int, int], list]:
+    """Incidents of the given (year, month)s in the page's zone, newest first within each month."""
+    if not months:
+        return {}
+    first_year, first_month = min(months)
+    last_year, last_month = max(months)
+    start = datetime(first_year, first_month, 1, tzinfo=tz)
+    end = datetime(last_year + (last_month // 12), last_month % 12 + 1, 1, tzinfo=tz)
+    result: dict[tuple[int, int], list] = {m: [] for m in months}
+    qs = Incident.objects.for_page(page).filter(
+        Q(kind=Kind.INCIDENT) | Q(kind=Kind.MAINTENANCE, status="completed"),
+        started_at__gte=start,
+        started_at__lt=end,
+    )
+    for incident in _with_timeline(qs.order_by("-started_at", "-id")):
+        local = incident.started_at.astimezone(tz)
+        key = (local.year, local.month)
+        if key in result:
+            result[key].append(incident)
+    return result
+
+
+def latest_feed_incidents(page: Page, *, limit: int = 25) -> list[Incident]:
+    return list(_with_timeline(Incident.objects.for_page(page).order_by("-updated_at", "-id"))[:limit])
+
+
+def most_recent(page: Page, *, kind: str, limit: int = 50) -> list[Incident]:
+    """The `limit` most recent incidents or maintenances, as Statuspage's list documents cap them."""
+    return list(
+        _with_timeline(Incident.objects.for_page(page).filter(kind=kind).order_by("-created_at", "-id"))[
+            :limit
+        ]
+    )

@@ -1,0 +1,373 @@
+"""Commands on incidents, maintenances and postmortems (DESIGN.md road 1).
+
+Each command runs in one transaction: it validates, writes the timeline row and the incident's current
+state together (the state copies the latest update), sets the statuses of the components the update names,
+writes the audit row and, when subscribers must hear of it, the outbox row; publishing follows on commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from components.models import Component, ComponentStatus, ComponentStatusChange
+from components.services import set_component_status
+from incidents.models import (
+    IMPACT_OF_STATUS,
+    IMPACT_RANK,
+    Impact,
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    Kind,
+    MaintenanceStatus,
+    Postmortem,
+)
+from statuspage.models import Page
+from statuspage.services import Actor, record_audit, schedule_publish
+from subscribers.models import EventType
+from subscribers.services import record_event
+
+ComponentStatuses = Mapping[Component, str]
+
+# What each status says when the commander has nothing more specific to add (Statuspage's defaults).
+DEFAULT_BODIES = {
+    IncidentStatus.INVESTIGATING: "We are currently investigating this issue.",
+    IncidentStatus.IDENTIFIED: "The issue has been identified and a fix is being implemented.",
+    IncidentStatus.MONITORING: "A fix has been implemented and we are monitoring the results.",
+    IncidentStatus.RESOLVED: "This incident has been resolved.",
+    MaintenanceStatus.SCHEDULED: "The scheduled maintenance has been planned.",
+    MaintenanceStatus.IN_PROGRESS: (
+        "Scheduled maintenance is currently in progress. We will provide updates as necessary."
+    ),
+    MaintenanceStatus.VERIFYING: "Verification is currently underway for the maintenance items.",
+    MaintenanceStatus.COMPLETED: "The scheduled maintenance has been completed.",
+}
+
+
+def create_incident(
+    *,
+    actor: Actor,
+    page: Page,
+    name: str,
+    body: str,
+    status: str = IncidentStatus.INVESTIGATING,
+    components: ComponentStatuses | None = None,
+    impact_override: str = "",
+    commander=None,
+    deliver_notifications: bool = True,
+    backfilled: bool = False,
+    at: datetime | None = None,
+) -> Incident:
+    """Open an incident with its first update. One transaction; not idempotent.
+
+    `at` backdates everything (a backfilled incident, or a replayed timeline); a backfilled incident
+    notifies nobody.
+    """
+    at = at or timezone.now()
+    errors = {}
+    if not name.strip():
+        errors["name"] = "Give the incident a title."
+    if status not in IncidentStatus.values:
+        errors["status"] = f"Choose one of: {', '.join(IncidentStatus.values)}."
+    if impact_override and impact_override not in (Impact.NONE, Impact.MINOR, Impact.MAJOR, Impact.CRITICAL):
+        errors["impact_override"] = "Choose one of: none, minor, major, critical."
+    _check_components(page, components, errors)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = Incident(
+            page=page,
+            kind=Kind.INCIDENT,
+            name=name.strip(),
+            status=status,
+            impact_override=impact_override,
+            commander=commander or actor.user,
+            backfilled=backfilled,
+            started_at=at,
+            created_at=at,
+            updated_at=at,
+        )
+        incident.full_clean()
+        incident.save()
+        update = _write_update(
+            actor=actor,
+            incident=incident,
+            status=status,
+            body=body,
+            components=components,
+            deliver_notifications=deliver_notifications and not backfilled,
+            at=at,
+        )
+        record_audit(
+            page=page,
+            actor=actor,
+            action="incident.created",
+            obj=incident,
+            after={"name": incident.name, "status": status, "impact": incident.effective_impact},
+        )
+        _notify(incident, update, EventType.INCIDENT_CREATED)
+        schedule_publish(page)
+    return incident
+
+
+def post_update(
+    *,
+    actor: Actor,
+    incident: Incident,
+    status: str,
+    body: str = "",
+    components: ComponentStatuses | None = None,
+    deliver_notifications: bool = True,
+    at: datetime | None = None,
+) -> IncidentUpdate:
+    """Add an update to the timeline of an incident or maintenance and move it to `status`.
+
+    One transaction; not idempotent (each call is one more update). An empty body takes the status's
+    default text. Leaving `resolved` reopens the incident, which is recorded.
+    """
+    at = at or timezone.now()
+    allowed = MaintenanceStatus.values if incident.is_maintenance else IncidentStatus.values
+    errors = {}
+    if status not in allowed:
+        errors["status"] = f"Choose one of: {', '.join(allowed)}."
+    _check_components(incident.page, components, errors)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().select_related("page").get(pk=incident.pk)
+        was = incident.status
+        update = _write_update(
+            actor=actor,
+            incident=incident,
+            status=status,
+            body=body,
+            components=components,
+            deliver_notifications=deliver_notifications and not incident.backfilled,
+            at=at,
+        )
+        reopened = was == IncidentStatus.RESOLVED and status != IncidentStatus.RESOLVED
+        action = "incident.reopened" if reopened else "incident.updated"
+        record_audit(
+            page=incident.page,
+            actor=actor,
+            action=action,
+            obj=incident,
+            before={"status": was},
+            after={"status": status, "update": update.code},
+        )
+        _notify(incident, update, _event_type(incident, status))
+        schedule_publish(incident.page)
+    return update
+
+
+def schedule_maintenance(
+    *,
+    actor: Actor,
+    page: Page,
+    name: str,
+    scheduled_for: datetime,
+    scheduled_until: datetime,
+    body: str = "",
+    components: list[Component] | tuple[Component, ...] = (),
+    deliver_notifications: bool = True,
+    at: datetime | None = None,
+) -> Incident:
+    """Schedule a maintenance window with its first update. One transaction; not idempotent."""
+    at = at or timezone.now()
+    errors = {}
+    if not name.strip():
+        errors["name"] = "Give the maintenance a title."
+    if scheduled_until <= scheduled_for:
+        errors["scheduled_until"] = "The window must end after it starts."
+    _check_components(page, {c: c.status for c in components}, errors)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = Incident(
+            page=page,
+            kind=Kind.MAINTENANCE,
+            name=name.strip(),
+            status=MaintenanceStatus.SCHEDULED,
+            impact=Impact.MAINTENANCE,
+            commander=actor.user,
+            scheduled_for=scheduled_for,
+            scheduled_until=scheduled_until,
+            started_at=scheduled_for,
+            created_at=at,
+            updated_at=at,
+        )
+        incident.full_clean()
+        incident.save()
+        incident.components.set(components)
+        update = IncidentUpdate.objects.create(
+            incident=incident,
+            status=MaintenanceStatus.SCHEDULED,
+            body=body.strip() or DEFAULT_BODIES[MaintenanceStatus.SCHEDULED],
+            author=actor.user,
+            deliver_notifications=deliver_notifications,
+            created_at=at,
+            display_at=at,
+            updated_at=at,
+        )
+        record_audit(
+            page=page,
+            actor=actor,
+            action="maintenance.scheduled",
+            obj=incident,
+            after={
+                "name": incident.name,
+                "scheduled_for": scheduled_for.isoformat(),
+                "scheduled_until": scheduled_until.isoformat(),
+            },
+        )
+        _notify(incident, update, EventType.MAINTENANCE_SCHEDULED)
+        schedule_publish(page)
+    return incident
+
+
+def save_postmortem(*, actor: Actor, incident: Incident, body: str) -> Postmortem:
+    """Write or rewrite the postmortem draft (a published one stays published).
+
+    One transaction; idempotent.
+    """
+    if not body.strip():
+        raise ValidationError({"body": "Write the postmortem before saving it."})
+    with transaction.atomic():
+        postmortem, created = Postmortem.objects.select_for_update().get_or_create(
+            incident=incident, defaults={"body": body, "author": actor.user}
+        )
+        before = {} if created else {"body": postmortem.body}
+        if not created and postmortem.body != body:
+            postmortem.body = body
+            postmortem.updated_at = timezone.now()
+            postmortem.save(update_fields=["body", "updated_at"])
+        record_audit(
+            page=incident.page,
+            actor=actor,
+            action="postmortem.saved",
+            obj=incident,
+            before=before,
+            after={"body": body},
+        )
+        if postmortem.is_published:
+            schedule_publish(incident.page)
+    return postmortem
+
+
+def publish_postmortem(
+    *, actor: Actor, incident: Incident, notify: bool = False, at: datetime | None = None
+) -> Postmortem:
+    """Publish the saved postmortem on the public incident page and feeds. One transaction; idempotent."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        try:
+            postmortem = Postmortem.objects.select_for_update().get(incident=incident)
+        except Postmortem.DoesNotExist:
+            raise ValidationError({"body": "Write and save the postmortem before publishing it."}) from None
+        if postmortem.published_at is None:
+            postmortem.published_at = at
+            postmortem.save(update_fields=["published_at"])
+            record_audit(page=incident.page, actor=actor, action="postmortem.published", obj=incident)
+            if notify:
+                record_event(
+                    page=incident.page,
+                    type=EventType.POSTMORTEM_PUBLISHED,
+                    incident=incident,
+                    components=incident.components.all(),
+                )
+            schedule_publish(incident.page)
+    return postmortem
+
+
+def unpublish_postmortem(*, actor: Actor, incident: Incident) -> Postmortem:
+    """Take the postmortem off the public side, keeping it as a draft. One transaction; idempotent."""
+    with transaction.atomic():
+        postmortem = Postmortem.objects.select_for_update().get(incident=incident)
+        if postmortem.published_at is not None:
+            postmortem.published_at = None
+            postmortem.save(update_fields=["published_at"])
+            record_audit(page=incident.page, actor=actor, action="postmortem.unpublished", obj=incident)
+            schedule_publish(incident.page)
+    return postmortem
+
+
+def _write_update(
+    *,
+    actor: Actor,
+    incident: Incident,
+    status: str,
+    body: str,
+    components: ComponentStatuses | None,
+    deliver_notifications: bool,
+    at: datetime,
+) -> IncidentUpdate:
+    update = IncidentUpdate.objects.create(
+        incident=incident,
+        status=status,
+        body=body.strip() or DEFAULT_BODIES[status],
+        author=actor.user,
+        deliver_notifications=deliver_notifications,
+        created_at=at,
+        display_at=at,
+        updated_at=at,
+    )
+    for component, new_status in (components or {}).items():
+        set_component_status(
+            actor=actor, component=component, status=new_status, at=at, incident_update=update
+        )
+    if components:
+        incident.components.add(*components.keys())
+    incident.status = status
+    incident.updated_at = at
+    if status == IncidentStatus.MONITORING and incident.monitoring_at is None:
+        incident.monitoring_at = at
+    if status in (IncidentStatus.RESOLVED, MaintenanceStatus.COMPLETED):
+        incident.resolved_at = at
+    elif incident.resolved_at is not None:
+        incident.resolved_at = None  # reopened
+    if not incident.is_maintenance:
+        incident.impact = _peak_impact(incident)
+    incident.save()
+    return update
+
+
+def _peak_impact(incident: Incident) -> str:
+    """The worst impact the incident's components have had while it ran: incidents keep their peak."""
+    statuses = ComponentStatusChange.objects.filter(incident_update__incident=incident).values_list(
+        "new_status", flat=True
+    )
+    impacts = [IMPACT_OF_STATUS[ComponentStatus(s)] for s in set(statuses)] or [Impact.NONE]
+    return max([*impacts, incident.impact], key=lambda i: IMPACT_RANK[i])
+
+
+def _check_components(page: Page, components: ComponentStatuses | None, errors: dict) -> None:
+    for component, status in (components or {}).items():
+        if component.page_id != page.pk:
+            errors["components"] = f"Component {component.code} is not on this page."
+        elif status not in ComponentStatus.values:
+            errors["components"] = f"{component.name}: choose one of {', '.join(ComponentStatus.values)}."
+
+
+def _event_type(incident: Incident, status: str) -> EventType:
+    if incident.is_maintenance:
+        return {
+            MaintenanceStatus.IN_PROGRESS: EventType.MAINTENANCE_STARTED,
+            MaintenanceStatus.COMPLETED: EventType.MAINTENANCE_COMPLETED,
+        }.get(status, EventType.MAINTENANCE_UPDATED)
+    return EventType.INCIDENT_RESOLVED if status == IncidentStatus.RESOLVED else EventType.INCIDENT_UPDATED
+
+
+def _notify(incident: Incident, update: IncidentUpdate, type: EventType) -> None:
+    if update.deliver_notifications:
+        record_event(
+            page=incident.page,
+            type=type,
+            incident=incident,
+            incident_update=update,
+            components=incident.components.all(),
+        )

@@ -1,0 +1,175 @@
+"""The tenant: a status page, its team and roles, and its audit trail."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from statuspage.ids import new_public_id
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+    "Use lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
+)
+domain_validator = RegexValidator(
+    r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+    "Enter a host name such as status.example.com, without a scheme or path.",
+)
+colour_validator = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as #rrggbb.")
+
+# Slugs that would collide with the installation's own paths or host names.
+RESERVED_SLUGS = {
+    "admin",
+    "api",
+    "console",
+    "static",
+    "media",
+    "www",
+    "pages",
+    "healthz",
+    "readyz",
+    "metrics",
+}
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in _time_zones():
+        raise ValidationError(
+            f"{value!r} is not an IANA time zone such as Europe/Paris or America/Los_Angeles."
+        )
+
+
+_ZONES: set[str] = set()
+
+
+def _time_zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(available_timezones())
+    return _ZONES
+
+
+def validate_slug_not_reserved(value: str) -> None:
+    if value in RESERVED_SLUGS:
+        raise ValidationError(f"{value!r} is reserved; choose another slug.")
+
+
+class PageQuerySet(models.QuerySet["Page"]):
+    def for_user(self, user) -> PageQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user)
+
+
+class Page(models.Model):
+    code = models.CharField(max_length=12, unique=True, default=new_public_id, editable=False)
+    name = models.CharField(max_length=100)
+    slug = models.CharField(
+        max_length=63, unique=True, validators=[slug_validator, validate_slug_not_reserved]
+    )
+    custom_domain = models.CharField(
+        max_length=253,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[domain_validator],
+        help_text="Served on this host when its DNS points here, e.g. status.example.com.",
+    )
+    time_zone = models.CharField(max_length=64, default="Etc/UTC", validators=[validate_time_zone])
+    headline = models.CharField(max_length=200, blank=True, help_text="A line under the page name.")
+    logo = models.FileField(upload_to="logos/", blank=True)
+    brand_colour = models.CharField(max_length=7, default="#1f6feb", validators=[colour_validator])
+    support_url = models.URLField(blank=True)
+    homepage_url = models.URLField(blank=True)
+    update_cadence_minutes = models.PositiveIntegerField(default=30)
+    monitoring_cadence_minutes = models.PositiveIntegerField(default=60)
+    reminder_lead_minutes = models.PositiveIntegerField(default=5)
+    # Statuspage computes the headline only from components, so an open incident can sit under a green
+    # "All Systems Operational"; its users' most common complaint. On by default: the incident raises it.
+    incidents_raise_indicator = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(update_cadence_minutes__gte=1), name="page_cadence_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(monitoring_cadence_minutes__gte=1), name="page_monitoring_cadence_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def public_url(self) -> str:
+        """The canonical address of the public page, with a trailing slash."""
+        scheme = "https" if settings.SECURE_TLS else "http"
+        if self.custom_domain:
+            return f"{scheme}://{self.custom_domain}/"
+        return f"{settings.SITE_URL}/pages/{self.slug}/"
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    COMMANDER = "commander", "Commander"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["page", "user"], name="membership_unique_per_page"),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) on {self.page}"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def for_page(self, page: Page) -> AuditEventQuerySet:
+        return self.filter(page=page)
+
+
+class AuditEvent(models.Model):
+    """Append-only: who did what to which object, when, with the values before and after."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_label = models.CharField(
+        max_length=150, help_text="The person, API key or automation, as it was named."
+    )
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=32)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["page", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label} {self.action} {self.object_type} {self.object_id}"

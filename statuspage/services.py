@@ -1,0 +1,155 @@
+"""Commands on the tenant: pages, members, the audit trail, and asking for a page to be republished."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from statuspage.models import AuditEvent, Membership, Page, Role
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs a command: a team member, an API key, or the system itself (label only)."""
+
+    user: AbstractBaseUser | None = None
+    label: str = "system"
+
+    @classmethod
+    def of(cls, user: AbstractBaseUser | None) -> Actor:
+        if user is None:
+            return SYSTEM
+        return cls(user=user, label=user.get_username())
+
+
+SYSTEM = Actor()
+
+
+def record_audit(
+    *,
+    page: Page,
+    actor: Actor,
+    action: str,
+    obj: Any,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """Append one audit row. Runs inside the caller's transaction."""
+    return AuditEvent.objects.create(
+        page=page,
+        actor=actor.user,
+        actor_label=actor.label,
+        action=action,
+        object_type=type(obj).__name__.lower(),
+        object_id=str(getattr(obj, "code", obj.pk)),
+        before=before or {},
+        after=after or {},
+    )
+
+
+def schedule_publish(page: Page) -> None:
+    """Re-render the page's public documents once the current transaction commits (road 2)."""
+    from statuspage.tasks import publish_page_task
+
+    publish_page_task.delay_on_commit(page.pk)
+
+
+PAGE_FIELDS = (
+    "name",
+    "slug",
+    "custom_domain",
+    "time_zone",
+    "headline",
+    "brand_colour",
+    "support_url",
+    "homepage_url",
+    "update_cadence_minutes",
+    "monitoring_cadence_minutes",
+    "reminder_lead_minutes",
+    "incidents_raise_indicator",
+)
+
+
+def _page_values(page: Page) -> dict[str, Any]:
+    return {field: getattr(page, field) for field in PAGE_FIELDS}
+
+
+def create_page(
+    *, actor: Actor, name: str, slug: str, time_zone: str = "Etc/UTC", owner=None, **fields
+) -> Page:
+    """Create a page and make `owner` (if given) its owner. One transaction; not idempotent."""
+    unknown = set(fields) - set(PAGE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown page fields: {sorted(unknown)}")
+    with transaction.atomic():
+        page = Page(name=name, slug=slug, time_zone=time_zone, **fields)
+        if page.custom_domain == "":
+            page.custom_domain = None
+        page.full_clean()
+        page.save()
+        if owner is not None:
+            Membership.objects.create(page=page, user=owner, role=Role.OWNER)
+        record_audit(
+            page=page, actor=actor, action="page.created", obj=page, after=_jsonable(_page_values(page))
+        )
+        schedule_publish(page)
+    return page
+
+
+def update_page(*, actor: Actor, page: Page, **fields) -> Page:
+    """Change a page's settings and branding. One transaction; idempotent for the same values."""
+    unknown = set(fields) - set(PAGE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown page fields: {sorted(unknown)}")
+    with transaction.atomic():
+        page = Page.objects.select_for_update().get(pk=page.pk)
+        before = _page_values(page)
+        for field, value in fields.items():
+            setattr(page, field, value)
+        if page.custom_domain == "":
+            page.custom_domain = None
+        page.full_clean()
+        page.save()
+        after = _page_values(page)
+        changed = {k for k in after if after[k] != before[k]}
+        if changed:
+            record_audit(
+                page=page,
+                actor=actor,
+                action="page.updated",
+                obj=page,
+                before=_jsonable({k: before[k] for k in changed}),
+                after=_jsonable({k: after[k] for k in changed}),
+            )
+            schedule_publish(page)
+    return page
+
+
+def add_member(*, actor: Actor, page: Page, user, role: str) -> Membership:
+    """Give `user` a role on `page` (or change it). One transaction; idempotent."""
+    if role not in Role.values:
+        raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
+    with transaction.atomic():
+        membership, created = Membership.objects.get_or_create(page=page, user=user, defaults={"role": role})
+        before = {} if created else {"role": membership.role}
+        if membership.role != role:
+            membership.role = role
+            membership.save(update_fields=["role"])
+        if created or before.get("role") != role:
+            record_audit(
+                page=page,
+                actor=actor,
+                action="member.role_set",
+                obj=membership,
+                before=before,
+                after={"user": user.get_username(), "role": role},
+            )
+    return membership
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, str | int | bool | type(None)) else str(v)) for k, v in values.items()}

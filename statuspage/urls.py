@@ -1,0 +1,18 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+
+from statuspage import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", views.healthz, name="healthz"),
+    # Uploaded logos. Small and few; a front server may serve MEDIA_ROOT itself instead.
+    re_path(r"^media/(?P<path>.+)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    path("pages/<slug:slug>/", include(("statuspage.public_urls", "public"), namespace="by-slug")),
+    path("", include(("statuspage.public_urls", "public"), namespace="by-host")),
+]
+
+handler404 = "statuspage.views.not_found"
+handler500 = "statuspage.views.server_error"

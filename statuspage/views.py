@@ -1,0 +1,155 @@
+"""Public documents served from the page's snapshot (no database query in steady state), and the
+installation's own small endpoints."""
+
+from __future__ import annotations
+
+import logging
+from email.utils import formatdate, parsedate_to_datetime
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+
+from statuspage import publishing, snapshots
+from statuspage.snapshots import Document
+
+log = logging.getLogger(__name__)
+
+IDENTIFIER = __import__("re").compile(r"^[a-z0-9]{1,32}$")
+
+
+def resolve_page_code(request: HttpRequest, slug: str | None) -> str | None:
+    """The code of the page this request is for: by path slug, custom domain, subdomain, or the only page."""
+    index = snapshots.read_site_index() or publishing.publish_site_index()
+    if slug is not None:
+        return index["slugs"].get(slug)
+    host = request.get_host().split(":")[0].lower().rstrip(".")
+    if host in index["domains"]:
+        return index["domains"][host]
+    base = settings.STATUSPAGE_BASE_DOMAIN
+    if base and host.endswith("." + base):
+        return index["slugs"].get(host[: -len(base) - 1])
+    return index["single"]
+
+
+def _document(page_code: str, name: str) -> Document | None:
+    manifest = snapshots.read_manifest(page_code)
+    if manifest is None:
+        page_id = _page_id(page_code)
+        if page_id is None:
+            return None
+        manifest = publishing.publish_page(page_id)
+        if manifest is None:
+            return None
+    version = manifest["version"]
+    doc = snapshots.read_document(page_code, version, name)
+    if doc is None:
+        doc = publishing.render_lazy(page_code, name, version=version)
+        if doc is not None:
+            snapshots.write_document(page_code, version, name, doc)
+    return doc
+
+
+def _page_id(page_code: str) -> int | None:
+    from statuspage.models import Page
+
+    return Page.objects.filter(code=page_code).values_list("pk", flat=True).first()
+
+
+def _serve(request: HttpRequest, slug: str | None, name: str) -> HttpResponse:
+    code = resolve_page_code(request, slug)
+    doc = _document(code, name) if code else None
+    if doc is None:
+        return not_found(request)
+    if _not_modified(request, doc):
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(doc.body, content_type=doc.content_type)
+    response["ETag"] = doc.etag
+    response["Last-Modified"] = formatdate(doc.last_modified, usegmt=True)
+    response["Cache-Control"] = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
+def _not_modified(request: HttpRequest, doc: Document) -> bool:
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:
+        return doc.etag in [tag.strip() for tag in inm.split(",")] or inm.strip() == "*"
+    ims = request.headers.get("If-Modified-Since")
+    if ims:
+        try:
+            return int(doc.last_modified) <= parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+@require_GET
+def public_index(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    return _serve(request, slug, "index.html")
+
+
+@require_GET
+def public_live(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    return _serve(request, slug, "live.html")
+
+
+@require_GET
+def public_history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    try:
+        number = int(request.GET.get("page", "1"))
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 1000:
+        return not_found(request)
+    return _serve(request, slug, f"history/{number}.html")
+
+
+@require_GET
+def public_feed(request: HttpRequest, slug: str | None = None, *, name: str) -> HttpResponse:
+    return _serve(request, slug, name)
+
+
+@require_GET
+def public_incident(request: HttpRequest, code: str, slug: str | None = None) -> HttpResponse:
+    if not IDENTIFIER.match(code):
+        return not_found(request)
+    return _serve(request, slug, f"incidents/{code}.html")
+
+
+API_V2_DOCUMENTS = {
+    "summary.json",
+    "status.json",
+    "components.json",
+    "incidents.json",
+    "incidents/unresolved.json",
+    "scheduled-maintenances.json",
+    "scheduled-maintenances/upcoming.json",
+    "scheduled-maintenances/active.json",
+}
+
+
+@require_GET
+def public_api(request: HttpRequest, name: str, slug: str | None = None) -> HttpResponse:
+    if name not in API_V2_DOCUMENTS:
+        return HttpResponse('{"error":"Not found"}', status=404, content_type="application/json")
+    response = _serve(request, slug, f"api/v2/{name}")
+    if response.status_code == 404:
+        return HttpResponse('{"error":"Not found"}', status=404, content_type="application/json")
+    # Public documents: any site may read them (embeds, widgets, dashboards).
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return HttpResponse(render_to_string("404.html", {"request_path": request.path}), status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(render_to_string("500.html"), status=500)
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
