@@ -27,3 +27,14 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _make_broker_folders(sender, **kwargs):
+    """The filesystem transport (no REDIS_URL) needs its folders before the first message."""
+    from pathlib import Path
+
+    for key in ("data_folder_in", "data_folder_out", "control_folder"):
+        folder = (sender.conf.broker_transport_options or {}).get(key)
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,64 @@
+# Two commands: `make run` (a running page from a fresh machine) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+ARGS ?=
+
+# DEBUG stays off even for `make run`, so the app needs a real secret: one is made once per checkout.
+ifeq ($(origin SECRET_KEY)$(origin SECRET_KEY_FILE),undefinedundefined)
+export SECRET_KEY_FILE := $(CURDIR)/.data/secret_key
+endif
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format migrate demo screenshot clean
+
+help:
+	@echo "make run         start the demo page with web, worker and beat (http://127.0.0.1:$(PORT)/)"
+	@echo "make test        run the whole test suite (ARGS='-k name' to choose)"
+	@echo "make lint        ruff check and format check"
+	@echo "make demo        load the demo page (once)"
+	@echo "make screenshot  refresh docs/img/ from the project's browser script"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when the declared dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	@touch $@
+
+install: $(VENV)/.installed
+
+.data/secret_key:
+	@mkdir -p .data
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+migrate: install .data/secret_key
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	$(BIN)/python manage.py demo
+
+run: demo
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py ensure_login
+	$(BIN)/python manage.py launch --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+screenshot: migrate
+	$(BIN)/python bench/screenshot.py
+
+clean:
+	rm -rf $(VENV) .data *.egg-info

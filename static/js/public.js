@@ -1,0 +1,43 @@
+// The public page works without this file; it only makes the uptime bars nicer to use.
+// - One tab stop per bar row (roving tabindex), arrow keys move between days, Home/End jump.
+// - Tooltips near the edges open inward so they never leave the screen.
+(function () {
+  "use strict";
+
+  function setupBars(root) {
+    root.querySelectorAll("[data-bars]").forEach(function (list) {
+      if (list.dataset.ready) return;
+      list.dataset.ready = "1";
+      var bars = Array.prototype.slice.call(list.querySelectorAll("[data-uptime-day]"));
+      if (!bars.length) return;
+      bars.forEach(function (bar, i) {
+        bar.tabIndex = i === bars.length - 1 ? 0 : -1;
+        var share = i / bars.length;
+        if (share < 0.15) bar.classList.add("tip-left");
+        else if (share > 0.85) bar.classList.add("tip-right");
+      });
+      list.addEventListener("keydown", function (event) {
+        var current = bars.indexOf(document.activeElement);
+        if (current < 0) return;
+        var next = current;
+        if (event.key === "ArrowLeft") next = current - 1;
+        else if (event.key === "ArrowRight") next = current + 1;
+        else if (event.key === "Home") next = 0;
+        else if (event.key === "End") next = bars.length - 1;
+        else return;
+        event.preventDefault();
+        next = Math.max(0, Math.min(bars.length - 1, next));
+        // Skip the days hidden on small screens.
+        while (next > 0 && bars[next].offsetParent === null) next += next > current ? 1 : -1;
+        if (next < 0 || next >= bars.length) return;
+        bars[current].tabIndex = -1;
+        bars[next].tabIndex = 0;
+        bars[next].focus();
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { setupBars(document); });
+  // htmx replaces the live region every refresh; set the new bars up too.
+  document.addEventListener("htmx:load", function (event) { setupBars(event.detail.elt.parentNode || document); });
+})();
