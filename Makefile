@@ -10,6 +10,9 @@ ifeq ($(origin SECRET_KEY)$(origin SECRET_KEY_FILE),undefinedundefined)
 export SECRET_KEY_FILE := $(CURDIR)/.data/secret_key
 endif
 
+# Links in the demo's feeds and JSON point where make run serves it.
+export SITE_URL ?= http://127.0.0.1:$(PORT)
+
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format migrate demo screenshot clean
 
