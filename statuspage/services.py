@@ -52,10 +52,25 @@ def record_audit(
 
 
 def schedule_publish(page: Page) -> None:
-    """Re-render the page's public documents once the current transaction commits (road 2)."""
+    """Re-render the page's public documents once the current transaction commits (road 2).
+
+    Once per page per transaction: a command that touches ten components, or the demo build that runs a
+    hundred commands in one transaction, enqueues a single publish. Callbacks registered in a savepoint
+    that rolls back are dropped by Django together with the marker.
+    """
     from statuspage.tasks import publish_page_task
 
-    publish_page_task.delay_on_commit(page.pk)
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        getattr(callback, "publishes_page", None) == page.pk for _, callback, _ in connection.run_on_commit
+    ):
+        return
+
+    def enqueue() -> None:
+        publish_page_task.delay(page.pk)
+
+    enqueue.publishes_page = page.pk  # type: ignore[attr-defined]
+    transaction.on_commit(enqueue)
 
 
 PAGE_FIELDS = (

@@ -181,10 +181,11 @@ else:
     }
 
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport (no server needed).
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# CELERY_BROKER_URL overrides both (the test suite uses memory:// so it never fills a real queue).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"visibility_timeout": 3600}
-    if REDIS_URL
+    if CELERY_BROKER_URL != "filesystem://"
     else {
         "data_folder_in": str(DATA_DIR / "broker" / "queue"),
         "data_folder_out": str(DATA_DIR / "broker" / "queue"),

@@ -38,6 +38,18 @@ def _isolated_snapshots(settings, tmp_path):
 
 
 @pytest.fixture
+def setup_committed(db):
+    """Forget the on-commit work of the test's setup, as if it had committed: the test then sees only
+    what its own actions schedule (the test transaction itself never commits)."""
+    from django.db import connection
+
+    def forget():
+        connection.run_on_commit.clear()
+
+    return forget
+
+
+@pytest.fixture
 def page(db):
     return create_page(actor=SYSTEM, name="Acme", slug="acme", time_zone="America/Los_Angeles")
 

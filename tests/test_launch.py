@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 def launch_env(tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
     env.update(DATA_DIR=str(tmp_path / "data"), SECRET_KEY="s" * 50, PYTHONUNBUFFERED="1")
     return env
 

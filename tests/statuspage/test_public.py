@@ -363,12 +363,13 @@ def test_etag_and_last_modified_give_304(client, acme):
 
 
 @pytest.mark.django_db
-def test_a_write_republishes_on_commit(client, acme, django_capture_on_commit_callbacks):
+def test_a_write_republishes_on_commit(client, acme, setup_committed, django_capture_on_commit_callbacks):
     page, api, _ = acme
     publish(page)
+    setup_committed()
     with django_capture_on_commit_callbacks() as callbacks:
         set_component_status(actor=SYSTEM, component=api, status="major_outage")
-    assert callbacks, "publishing must be enqueued on commit"
+    assert [cb.publishes_page for cb in callbacks] == [page.pk], "publishing must be enqueued on commit"
     from statuspage.tasks import publish_page_task
 
     publish_page_task(page.pk)  # what the worker runs

@@ -53,3 +53,40 @@ def test_update_page_audits_only_what_changed(page):
     assert AuditEvent.objects.filter(page=page, action="page.updated").count() == 1
     with pytest.raises(ValidationError):
         update_page(actor=SYSTEM, page=page, update_cadence_minutes=0)
+
+
+@pytest.mark.django_db
+def test_one_transaction_enqueues_one_publish_per_page(
+    page, other_page, setup_committed, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    from components.services import create_component
+    from statuspage.services import schedule_publish
+
+    setup_committed()
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for i in range(5):
+            create_component(actor=SYSTEM, page=page, name=f"C{i}")
+        schedule_publish(other_page)
+    assert sorted(cb.publishes_page for cb in callbacks) == sorted([page.pk, other_page.pk])
+
+
+@pytest.mark.django_db
+def test_a_rolled_back_savepoint_does_not_swallow_the_next_publish(
+    page, setup_committed, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    from statuspage.services import schedule_publish
+
+    setup_committed()
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        try:
+            with transaction.atomic():
+                schedule_publish(page)
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+        schedule_publish(page)
+    assert [cb.publishes_page for cb in callbacks] == [page.pk]
