@@ -49,7 +49,7 @@ run: demo
 	$(BIN)/python manage.py ensure_login
 	$(BIN)/python manage.py launch --port $(PORT)
 
-test: install
+test: install .data/secret_key
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: install

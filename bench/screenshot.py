@@ -62,11 +62,11 @@ def main() -> None:
             page.goto(base)
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
             print(f"wrote {out / f'{name}.png'}")
+        from incidents.models import Incident
+
+        seed = Incident.objects.get(name__startswith="US | Elevated API latencies and elevated rate")
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(base)
-        link = page.locator("a[href*='incidents/']").first
-        link.click()
-        page.wait_for_load_state()
+        page.goto(f"{base}incidents/{seed.code}")
         page.screenshot(path=str(out / "incident-page.png"), full_page=True)
         print(f"wrote {out / 'incident-page.png'}")
         browser.close()
