@@ -103,6 +103,9 @@ class Incident(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     scheduled_until = models.DateTimeField(null=True, blank=True)
+    # The update cadence (road 4): when the next public update is due; null once resolved.
+    last_update_at = models.DateTimeField(null=True, blank=True)
+    next_update_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -193,3 +196,59 @@ class Postmortem(models.Model):
     @property
     def is_published(self) -> bool:
         return self.published_at is not None
+
+
+class IncidentTemplate(models.Model):
+    """A prepared incident: title, text, status and components. Placeholders such as {component} are plain
+    substitutions (string.Template), never a template engine run on user text."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="incident_templates")
+    code = models.CharField(max_length=12, unique=True, default=new_public_id, editable=False)
+    name = models.CharField(max_length=100)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.INVESTIGATING
+    )
+    components = models.ManyToManyField(Component, blank=True, related_name="+")
+    component_status = models.CharField(
+        max_length=32, choices=ComponentStatus.choices, default=ComponentStatus.PARTIAL_OUTAGE
+    )
+    deliver_notifications = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["page", "name"], name="incident_template_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NoticeKind(models.TextChoices):
+    REMINDER = "reminder", "Reminder"
+    ESCALATION = "escalation", "Escalation"
+
+
+class CadenceNotice(models.Model):
+    """One reminder or escalation about an update that is due. The unique key (incident, kind, due time)
+    makes a retried sweep, a second beat or a second worker unable to send it twice."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="cadence_notices")
+    kind = models.CharField(max_length=16, choices=NoticeKind.choices)
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "kind", "due_at"], name="cadence_notice_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.incident} due {self.due_at:%Y-%m-%d %H:%M}"

@@ -124,11 +124,13 @@ def post_update(
     components: ComponentStatuses | None = None,
     deliver_notifications: bool = True,
     at: datetime | None = None,
+    seen_update: str | None = None,
 ) -> IncidentUpdate:
     """Add an update to the timeline of an incident or maintenance and move it to `status`.
 
     One transaction; not idempotent (each call is one more update). An empty body takes the status's
-    default text. Leaving `resolved` reopens the incident, which is recorded.
+    default text. Leaving `resolved` reopens the incident, which is recorded. `seen_update` is the code of
+    the latest update the author saw: if someone has posted since, nothing is written and the error says so.
     """
     at = at or timezone.now()
     allowed = MaintenanceStatus.values if incident.is_maintenance else IncidentStatus.values
@@ -140,6 +142,13 @@ def post_update(
         raise ValidationError(errors)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().select_related("page").get(pk=incident.pk)
+        if seen_update is not None:
+            latest = incident.updates.order_by("-created_at", "-id").values_list("code", flat=True).first()
+            if latest != seen_update:
+                raise ValidationError(
+                    "Someone else posted an update to this incident while you were writing. Your text is "
+                    "kept below: read their update, then post yours again."
+                )
         was = incident.status
         update = _write_update(
             actor=actor,
@@ -332,8 +341,20 @@ def _write_update(
         incident.resolved_at = None  # reopened
     if not incident.is_maintenance:
         incident.impact = _peak_impact(incident)
+        _set_cadence(incident, at)
     incident.save()
     return update
+
+
+def _set_cadence(incident: Incident, at: datetime) -> None:
+    """The next update is due at the last public update plus the page's cadence (a longer one while
+    monitoring); a resolved or backfilled incident is due nothing."""
+    from incidents.cadence import next_due
+
+    if incident.last_update_at is None or at >= incident.last_update_at:
+        incident.last_update_at = at
+    open_now = incident.status != IncidentStatus.RESOLVED and not incident.backfilled
+    incident.next_update_due_at = next_due(incident) if open_now else None
 
 
 def _peak_impact(incident: Incident) -> str:
@@ -371,3 +392,63 @@ def _notify(incident: Incident, update: IncidentUpdate, type: EventType) -> None
             incident_update=update,
             components=incident.components.all(),
         )
+
+
+def edit_update(
+    *, actor: Actor, update: IncidentUpdate, body: str, display_at: datetime | None = None
+) -> IncidentUpdate:
+    """Correct a past update's text or display time. Recorded in the audit log; the public side shows
+    only the corrected text. One transaction; idempotent."""
+    if not body.strip():
+        raise ValidationError({"body": "An update needs some text."})
+    with transaction.atomic():
+        update = IncidentUpdate.objects.select_for_update().select_related("incident__page").get(pk=update.pk)
+        before = {"body": update.body, "display_at": update.display_at.isoformat()}
+        update.body = body.strip()
+        if display_at is not None:
+            update.display_at = display_at
+        update.updated_at = timezone.now()
+        update.save(update_fields=["body", "display_at", "updated_at"])
+        after = {"body": update.body, "display_at": update.display_at.isoformat()}
+        if before != after:
+            record_audit(
+                page=update.incident.page,
+                actor=actor,
+                action="incident.update_edited",
+                obj=update.incident,
+                before=before,
+                after=after | {"update": update.code},
+            )
+            schedule_publish(update.incident.page)
+    return update
+
+
+def change_commander(*, actor: Actor, incident: Incident, commander) -> Incident:
+    """Hand the incident over to another member of its page, who is told by email after commit.
+
+    One transaction; idempotent for the same commander.
+    """
+    from incidents.tasks import send_handover_email_task
+    from statuspage.models import Membership, Role
+
+    if not Membership.objects.filter(page=incident.page, user=commander).exclude(role=Role.VIEWER).exists():
+        raise ValidationError({"commander": "Choose an owner or commander of this page."})
+    with transaction.atomic():
+        incident = (
+            Incident.objects.select_for_update().select_related("page", "commander").get(pk=incident.pk)
+        )
+        if incident.commander_id == commander.pk:
+            return incident
+        before = {"commander": incident.commander.get_username() if incident.commander else None}
+        incident.commander = commander
+        incident.save(update_fields=["commander"])
+        record_audit(
+            page=incident.page,
+            actor=actor,
+            action="incident.handover",
+            obj=incident,
+            before=before,
+            after={"commander": commander.get_username()},
+        )
+        send_handover_email_task.delay_on_commit(incident.pk, commander.pk, actor.label)
+    return incident

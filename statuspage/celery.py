@@ -24,6 +24,8 @@ app.conf.update(
         # Snapshot freshness: re-render every page whose snapshot is older than its day (uptime bars
         # move at midnight in each page's zone) or missing; cheap when nothing is due.
         "refresh-stale-snapshots": {"task": "statuspage.tasks.refresh_stale_snapshots", "schedule": 60.0},
+        # The update cadence: reminders before an update is due, escalations when it is overdue.
+        "check-cadence": {"task": "incidents.tasks.check_cadence", "schedule": 30.0},
     },
 )
 app.autodiscover_tasks()

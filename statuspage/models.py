@@ -91,6 +91,12 @@ class Page(models.Model):
     # Statuspage computes the headline only from components, so an open incident can sit under a green
     # "All Systems Operational"; its users' most common complaint. On by default: the incident raises it.
     incidents_raise_indicator = models.BooleanField(default=True)
+    show_next_update = models.BooleanField(
+        default=False, help_text='Show "Next update by HH:MM" on open incidents on the public page.'
+    )
+    escalation_webhook_url = models.URLField(
+        blank=True, help_text="Also POST overdue-update escalations here (a chat or paging webhook)."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -86,6 +86,8 @@ PAGE_FIELDS = (
     "monitoring_cadence_minutes",
     "reminder_lead_minutes",
     "incidents_raise_indicator",
+    "show_next_update",
+    "escalation_webhook_url",
 )
 
 

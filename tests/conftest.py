@@ -83,3 +83,25 @@ def make_group(db):
 def json_roundtrip(*args):
     """Task arguments as a broker would carry them."""
     return json.loads(json.dumps(args))
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on 127.0.0.1; the application's mail goes there through Django's SMTP backend."""
+    from tests.receivers import SMTPServer
+
+    with SMTPServer() as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = server.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        server.sink.port = server.port
+        yield server.sink
+
+
+@pytest.fixture
+def http_receiver():
+    from tests.receivers import HTTPReceiver
+
+    with HTTPReceiver() as receiver:
+        yield receiver
