@@ -69,8 +69,48 @@ def main() -> None:
         page.goto(f"{base}incidents/{seed.code}")
         page.screenshot(path=str(out / "incident-page.png"), full_page=True)
         print(f"wrote {out / 'incident-page.png'}")
+        _console_shots(browser, base, out)
         browser.close()
     server.terminate()
+
+
+def _console_shots(browser, base: str, out: Path) -> None:
+    """The console with an incident whose next update is due in three minutes (amber countdown)."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from incidents.services import create_incident
+    from statuspage.management.commands.ensure_login import DEFAULT_PASSWORD, DEFAULT_USERNAME
+    from statuspage.models import Page
+    from statuspage.services import Actor
+
+    call_command("ensure_login")
+    user = get_user_model().objects.get(username=DEFAULT_USERNAME)
+    page_obj = Page.objects.get()
+    api = page_obj.components.get(name="API")
+    incident = create_incident(
+        actor=Actor.of(user),
+        page=page_obj,
+        name="Elevated error rates on the API",
+        body="We are investigating elevated 5xx error rates on the API.",
+        components={api: "partial_outage"},
+        commander=user,
+        at=timezone.now() - timedelta(minutes=27),
+    )
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    tab.goto(f"{base}console/login/")
+    tab.get_by_label("Username").fill(DEFAULT_USERNAME)
+    tab.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_url(f"{base}console/{page_obj.slug}/")
+    tab.screenshot(path=str(out / "console-dashboard.png"), full_page=True)
+    print(f"wrote {out / 'console-dashboard.png'}")
+    tab.goto(f"{base}console/{page_obj.slug}/incidents/{incident.code}/")
+    tab.screenshot(path=str(out / "console-incident.png"), full_page=False)
+    print(f"wrote {out / 'console-incident.png'}")
 
 
 if __name__ == "__main__":

@@ -150,7 +150,12 @@ def set_component_status(
             from subscribers.models import EventType
             from subscribers.services import record_event
 
-            record_event(page=component.page, type=EventType.COMPONENT_UPDATED, component=component)
+            record_event(
+                page=component.page,
+                type=EventType.COMPONENT_UPDATED,
+                component=component,
+                data={"old_status": old, "new_status": status, "change": change.pk},
+            )
             schedule_publish(component.page)
     return change
 

@@ -8,7 +8,7 @@ writes the audit row and, when subscribers must hear of it, the outbox row; publ
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,6 +22,7 @@ from incidents.models import (
     Impact,
     Incident,
     IncidentStatus,
+    IncidentTemplate,
     IncidentUpdate,
     Kind,
     MaintenanceStatus,
@@ -141,7 +142,7 @@ def post_update(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().select_related("page").get(pk=incident.pk)
+        incident = Incident.objects.select_for_update(of=("self",)).select_related("page").get(pk=incident.pk)
         if seen_update is not None:
             latest = incident.updates.order_by("-created_at", "-id").values_list("code", flat=True).first()
             if latest != seen_update:
@@ -402,14 +403,18 @@ def edit_update(
     if not body.strip():
         raise ValidationError({"body": "An update needs some text."})
     with transaction.atomic():
-        update = IncidentUpdate.objects.select_for_update().select_related("incident__page").get(pk=update.pk)
-        before = {"body": update.body, "display_at": update.display_at.isoformat()}
+        update = (
+            IncidentUpdate.objects.select_for_update(of=("self",))
+            .select_related("incident__page")
+            .get(pk=update.pk)
+        )
+        before = {"body": update.body, "display_at": _utc(update.display_at)}
         update.body = body.strip()
         if display_at is not None:
             update.display_at = display_at
         update.updated_at = timezone.now()
         update.save(update_fields=["body", "display_at", "updated_at"])
-        after = {"body": update.body, "display_at": update.display_at.isoformat()}
+        after = {"body": update.body, "display_at": _utc(update.display_at)}
         if before != after:
             record_audit(
                 page=update.incident.page,
@@ -421,6 +426,10 @@ def edit_update(
             )
             schedule_publish(update.incident.page)
     return update
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 def change_commander(*, actor: Actor, incident: Incident, commander) -> Incident:
@@ -435,7 +444,9 @@ def change_commander(*, actor: Actor, incident: Incident, commander) -> Incident
         raise ValidationError({"commander": "Choose an owner or commander of this page."})
     with transaction.atomic():
         incident = (
-            Incident.objects.select_for_update().select_related("page", "commander").get(pk=incident.pk)
+            Incident.objects.select_for_update(of=("self",))
+            .select_related("page", "commander")
+            .get(pk=incident.pk)
         )
         if incident.commander_id == commander.pk:
             return incident
@@ -451,4 +462,80 @@ def change_commander(*, actor: Actor, incident: Incident, commander) -> Incident
             after={"commander": commander.get_username()},
         )
         send_handover_email_task.delay_on_commit(incident.pk, commander.pk, actor.label)
+    return incident
+
+
+TEMPLATE_FIELDS = ("name", "title", "body", "status", "component_status", "deliver_notifications")
+
+
+def save_template(
+    *, actor: Actor, page: Page, template: IncidentTemplate | None = None, components=(), **fields
+) -> IncidentTemplate:
+    """Create or change an incident template. One transaction; idempotent for the same values."""
+    unknown = set(fields) - set(TEMPLATE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown template fields: {sorted(unknown)}")
+    if any(c.page_id != page.pk for c in components):
+        raise ValidationError({"components": "A component of another page cannot be part of this template."})
+    with transaction.atomic():
+        created = template is None
+        template = template or IncidentTemplate(page=page)
+        for key, value in fields.items():
+            setattr(template, key, value)
+        template.full_clean()
+        template.save()
+        template.components.set(components)
+        record_audit(
+            page=page,
+            actor=actor,
+            action="template.created" if created else "template.updated",
+            obj=template,
+            after={k: str(v) for k, v in fields.items()},
+        )
+    return template
+
+
+def delete_template(*, actor: Actor, template: IncidentTemplate) -> None:
+    with transaction.atomic():
+        record_audit(
+            page=template.page,
+            actor=actor,
+            action="template.deleted",
+            obj=template,
+            before={"name": template.name},
+        )
+        template.delete()
+
+
+def render_template_text(text: str, *, page: Page) -> str:
+    """Fill a template's placeholders by plain substitution: no template engine ever runs on user text."""
+    from string import Template
+
+    return Template(text).safe_substitute(page=page.name)
+
+
+def set_status_for_incident(
+    *, actor: Actor, incident: Incident, component: Component, status: str
+) -> Incident:
+    """Change a component's status as part of an open incident (from the dashboard), without a public update:
+    the component joins the incident's affected components and its impact follows. One transaction."""
+    if component.page_id != incident.page_id:
+        raise ValidationError({"incident": "That incident belongs to another page."})
+    if not incident.is_open:
+        raise ValidationError({"incident": "That incident is closed."})
+    with transaction.atomic():
+        set_component_status(actor=actor, component=component, status=status)
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        incident.components.add(component)
+        if not incident.is_maintenance:
+            from components.models import SEVERITY
+
+            statuses = [c.status for c in incident.components.all()]
+            peak = max(statuses, key=lambda s: SEVERITY[s])
+            impact = IMPACT_OF_STATUS[ComponentStatus(peak)]
+            if IMPACT_RANK[impact] > IMPACT_RANK[incident.impact]:
+                incident.impact = impact
+        incident.updated_at = timezone.now()
+        incident.save(update_fields=["impact", "updated_at"])
+        schedule_publish(incident.page)
     return incident

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -85,9 +85,21 @@ class Page(models.Model):
     brand_colour = models.CharField(max_length=7, default="#1f6feb", validators=[colour_validator])
     support_url = models.URLField(blank=True)
     homepage_url = models.URLField(blank=True)
-    update_cadence_minutes = models.PositiveIntegerField(default=30)
-    monitoring_cadence_minutes = models.PositiveIntegerField(default=60)
-    reminder_lead_minutes = models.PositiveIntegerField(default=5)
+    update_cadence_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="Minutes between public updates of an open incident.",
+    )
+    monitoring_cadence_minutes = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="Minutes between public updates while an incident is in Monitoring.",
+    )
+    reminder_lead_minutes = models.PositiveIntegerField(
+        default=5,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text="How long before an update is due the commander is reminded (0: no reminder).",
+    )
     # Statuspage computes the headline only from components, so an open incident can sit under a green
     # "All Systems Operational"; its users' most common complaint. On by default: the incident raises it.
     incidents_raise_indicator = models.BooleanField(default=True)
@@ -115,6 +127,20 @@ class Page(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if (
+            self.reminder_lead_minutes is not None
+            and self.update_cadence_minutes is not None
+            and self.reminder_lead_minutes >= self.update_cadence_minutes
+        ):
+            raise ValidationError(
+                {
+                    "reminder_lead_minutes": "The reminder must come before the update is due: make "
+                    "it shorter than the update cadence."
+                }
+            )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -155,6 +181,38 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def for_page(self, page: Page) -> AuditEventQuerySet:
         return self.filter(page=page)
 
+    def update(self, **kwargs):
+        raise TypeError("The audit log is append-only.")
+
+    def delete(self):
+        raise TypeError("The audit log is append-only.")
+
+
+# How the console words each action ("owner handed the incident over").
+ACTION_LABELS = {
+    "page.created": "created the page",
+    "page.updated": "changed the page's settings",
+    "member.role_set": "set a member's role",
+    "member.removed": "removed a member",
+    "group.created": "created a component group",
+    "component.created": "created a component",
+    "component.updated": "changed a component",
+    "component.status_changed": "changed a component's status",
+    "incident.created": "opened the incident",
+    "incident.updated": "posted an update",
+    "incident.reopened": "reopened the incident",
+    "incident.update_edited": "corrected an update",
+    "incident.handover": "handed the incident over",
+    "maintenance.scheduled": "scheduled maintenance",
+    "maintenance.updated": "updated the maintenance",
+    "postmortem.saved": "saved the postmortem draft",
+    "postmortem.published": "published the postmortem",
+    "postmortem.unpublished": "unpublished the postmortem",
+    "template.created": "created an incident template",
+    "template.updated": "changed an incident template",
+    "template.deleted": "deleted an incident template",
+}
+
 
 class AuditEvent(models.Model):
     """Append-only: who did what to which object, when, with the values before and after."""
@@ -179,3 +237,15 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_label} {self.action} {self.object_type} {self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("The audit log is append-only: an event cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The audit log is append-only: an event cannot be deleted.")
+
+    @property
+    def description(self) -> str:
+        return ACTION_LABELS.get(self.action, self.action.replace(".", " ").replace("_", " "))

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from statuspage import views
+from subscribers import views as subscriber_views
 
 urlpatterns = [
     path("", views.public_index, name="index"),
@@ -11,6 +12,10 @@ urlpatterns = [
     path("history.atom", views.public_feed, {"name": "history.atom"}, name="atom"),
     path("history.rss", views.public_feed, {"name": "history.rss"}, name="rss"),
     path("incidents/<str:code>", views.public_incident, name="incident"),
+    path("subscribe", subscriber_views.subscribe_view, name="subscribe"),
+    path("subscriptions/confirm/<str:token>", subscriber_views.confirm_view, name="subscription-confirm"),
+    path("subscriptions/manage/<str:token>", subscriber_views.manage_view, name="subscription-manage"),
+    path("subscriptions/unsubscribe/<str:token>", subscriber_views.unsubscribe_view, name="unsubscribe"),
     # Statuspage's public API v2 documents, served from the same snapshot.
     path("api/v2/<path:name>", views.public_api, name="api-v2"),
 ]

@@ -170,3 +170,72 @@ def add_member(*, actor: Actor, page: Page, user, role: str) -> Membership:
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, str | int | bool | type(None)) else str(v)) for k, v in values.items()}
+
+
+def invite_member(*, actor: Actor, page: Page, email: str, role: str) -> Membership:
+    """Add the person with this email to the page (creating their account if needed) and email them a link
+    to set their password and sign in. One transaction; the email leaves after commit."""
+    from django.contrib.auth import get_user_model
+    from django.core.validators import validate_email
+
+    from statuspage.tasks import send_invitation_task
+
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": "Enter a valid email address."}) from None
+    if role not in Role.values:
+        raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).order_by("pk").first()
+        if user is None:
+            user = User(username=email, email=email)
+            user.set_unusable_password()
+            user.save()
+        if Membership.objects.filter(page=page, user=user).exists():
+            raise ValidationError({"email": "This person is already a member of the page."})
+        membership = add_member(actor=actor, page=page, user=user, role=role)
+        send_invitation_task.delay_on_commit(membership.pk, actor.label)
+    return membership
+
+
+def remove_member(*, actor: Actor, membership: Membership) -> None:
+    """Take someone off a page. The last owner cannot be removed. One transaction."""
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update(of=("self",))
+            .select_related("page", "user")
+            .get(pk=membership.pk)
+        )
+        _keep_an_owner(membership, new_role=None)
+        record_audit(
+            page=membership.page,
+            actor=actor,
+            action="member.removed",
+            obj=membership,
+            before={"user": membership.user.get_username(), "role": membership.role},
+        )
+        membership.delete()
+
+
+def change_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
+    """Change a member's role; the page always keeps at least one owner. One transaction; idempotent."""
+    if role not in Role.values:
+        raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update(of=("self",))
+            .select_related("page", "user")
+            .get(pk=membership.pk)
+        )
+        _keep_an_owner(membership, new_role=role)
+        return add_member(actor=actor, page=membership.page, user=membership.user, role=role)
+
+
+def _keep_an_owner(membership: Membership, *, new_role: str | None) -> None:
+    if membership.role == Role.OWNER and new_role != Role.OWNER:
+        owners = Membership.objects.filter(page=membership.page, role=Role.OWNER).count()
+        if owners <= 1:
+            raise ValidationError("A page needs at least one owner: make someone else owner first.")

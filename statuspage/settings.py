@@ -254,6 +254,21 @@ except (ZoneInfoNotFoundError, ValueError):
         f"DEFAULT_PAGE_TIME_ZONE={DEFAULT_PAGE_TIME_ZONE!r} is not an IANA time zone"
     ) from None
 
+# Let anyone create an account and a page from /console/signup/ (a hosted service); off by default.
+ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", False)
+
+# Notifications. Webhook targets on loopback are refused unless allowed (tests and local use only); private,
+# link-local and metadata addresses are always refused.
+WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", False)
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10, minimum=1)
+# Dead deliveries in a row after which a webhook is quarantined (and its owner emailed).
+WEBHOOK_QUARANTINE_AFTER = env_int("WEBHOOK_QUARANTINE_AFTER", 3, minimum=1)
+# Seconds a claimed delivery may go without an outcome before the sweeper takes it back (its worker died).
+DELIVERY_STALLED_AFTER = env_int("DELIVERY_STALLED_AFTER", 120, minimum=1)
+# Public sign-ups allowed per client IP and per address, each per hour.
+SUBSCRIBE_LIMIT_PER_IP = env_int("SUBSCRIBE_LIMIT_PER_IP", 10, minimum=1)
+SUBSCRIBE_LIMIT_PER_ADDRESS = env_int("SUBSCRIBE_LIMIT_PER_ADDRESS", 3, minimum=1)
+
 # How often the public page's live parts refresh themselves (seconds; htmx polling).
 PUBLIC_REFRESH_SECONDS = env_int("PUBLIC_REFRESH_SECONDS", 45, minimum=30)
 # Where published snapshots are kept on disk: the last resort when the cache and the database are gone.
@@ -268,7 +283,10 @@ REST_FRAMEWORK = {
     ],
 }
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/console/login/"
+LOGIN_REDIRECT_URL = "/console/"
+LOGOUT_REDIRECT_URL = "/console/login/"
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24 * 3
 
 LOGGING = {
     "version": 1,

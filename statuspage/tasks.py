@@ -21,3 +21,17 @@ def publish_page_task(page_id: int) -> None:
 def refresh_stale_snapshots_task() -> None:
     """Republish pages whose snapshot is missing or from before today in their zone. Idempotent."""
     publishing.refresh_stale_snapshots()
+
+
+@shared_task(
+    name="statuspage.tasks.send_invitation",
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_invitation_task(membership_id: int, invited_by: str) -> None:
+    """Email a new member a link to set their password. Retries on network errors only."""
+    from statuspage import console_mail
+
+    console_mail.send_invitation(membership_id, invited_by)

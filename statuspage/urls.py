@@ -7,6 +7,7 @@ from statuspage import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("console/", include("statuspage.console_urls")),
     path("healthz", views.healthz, name="healthz"),
     # Uploaded logos. Small and few; a front server may serve MEDIA_ROOT itself instead.
     re_path(r"^media/(?P<path>.+)$", serve, {"document_root": settings.MEDIA_ROOT}),

@@ -105,3 +105,27 @@ def http_receiver():
 
     with HTTPReceiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def eager_tasks():
+    """Celery runs the real tasks in the process that enqueues them (task_always_eager), errors
+    propagating: what a worker would do, without one. With a live server, a request's on-commit
+    publishing then happens before the response."""
+    from statuspage.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def worker(django_capture_on_commit_callbacks, eager_tasks):
+    """Run what a request enqueues as a worker would: on-commit callbacks fire when the block exits and
+    the tasks run in this process.
+
+        with worker():
+            client.post(...)
+    """
+    return lambda: django_capture_on_commit_callbacks(execute=True)

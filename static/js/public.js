@@ -1,4 +1,4 @@
-// The public page works without this file; it only makes the uptime bars nicer to use.
+// The public page works without this file; it only makes the uptime bars and update times nicer to use.
 // - One tab stop per bar row (roving tabindex), arrow keys move between days, Home/End jump.
 // - Tooltips near the edges open inward so they never leave the screen.
 (function () {
@@ -37,7 +37,40 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { setupBars(document); });
+  // "Next update by 14:30": once that time has passed, say the update is on its way rather than show a
+  // promise already broken (the page is a static snapshot until the next update is posted).
+  function markLateUpdates(root) {
+    root.querySelectorAll("[data-due]").forEach(function (el) {
+      var due = Date.parse(el.dataset.due);
+      if (!isNaN(due) && Date.now() > due) {
+        el.textContent = "The next update is expected shortly.";
+      }
+    });
+  }
+
+  // The subscribe form shows only the fields of the chosen kind (email or webhook).
+  function setupSubscribe() {
+    var form = document.querySelector(".sub-form");
+    var radios = form ? form.querySelectorAll("input[name=kind]") : [];
+    if (!radios.length) return;
+    function show() {
+      var checked = form.querySelector("input[name=kind]:checked");
+      form.classList.add("js-kind");
+      form.classList.toggle("kind-webhook", !!checked && checked.value === "webhook");
+      form.classList.toggle("kind-email", !checked || checked.value !== "webhook");
+    }
+    radios.forEach(function (r) { r.addEventListener("change", show); });
+    show();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setupBars(document);
+    markLateUpdates(document);
+    setupSubscribe();
+  });
   // htmx replaces the live region every refresh; set the new bars up too.
-  document.addEventListener("htmx:load", function (event) { setupBars(event.detail.elt.parentNode || document); });
+  document.addEventListener("htmx:load", function (event) {
+    setupBars(event.detail.elt.parentNode || document);
+    markLateUpdates(event.detail.elt.parentNode || document);
+  });
 })();

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
 from django.utils.safestring import SafeString
+from django.utils.timesince import timesince
 
 from components.models import ComponentStatus
 from statuspage.markdown import render_markdown
@@ -39,3 +42,19 @@ def duration(seconds: float) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@register.filter
+def ago(moment: datetime | None, now: datetime) -> str:
+    """ "just now" under a minute, else Django's "3 minutes ago" wording."""
+    if moment is None:
+        return ""
+    if (now - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment, now)} ago"
+
+
+@register.filter
+def dictget(mapping: dict, key: str):
+    """{{ counts|dictget:"active" }}: a dict lookup by a variable key; 0 when absent."""
+    return (mapping or {}).get(key, 0)

@@ -369,7 +369,8 @@ def test_a_write_republishes_on_commit(client, acme, setup_committed, django_cap
     setup_committed()
     with django_capture_on_commit_callbacks() as callbacks:
         set_component_status(actor=SYSTEM, component=api, status="major_outage")
-    assert [cb.publishes_page for cb in callbacks] == [page.pk], "publishing must be enqueued on commit"
+    publishes = [cb.publishes_page for cb in callbacks if hasattr(cb, "publishes_page")]
+    assert publishes == [page.pk], "publishing must be enqueued on commit"
     from statuspage.tasks import publish_page_task
 
     publish_page_task(page.pk)  # what the worker runs

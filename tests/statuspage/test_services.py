@@ -89,4 +89,4 @@ def test_a_rolled_back_savepoint_does_not_swallow_the_next_publish(
         except RuntimeError:
             pass
         schedule_publish(page)
-    assert [cb.publishes_page for cb in callbacks] == [page.pk]
+    assert [cb.publishes_page for cb in callbacks if hasattr(cb, "publishes_page")] == [page.pk]

@@ -116,6 +116,7 @@ class Command(BaseCommand):
         self.stdout.write(
             "\n"
             f"  Status page:  {url}\n"
+            f"  Console:      {url}console/\n"
             f"  Admin:        {url}admin/\n"
             f"  Login:        {DEFAULT_USERNAME} / {DEFAULT_PASSWORD}\n"
             f"  Data:         {data_dir}\n"

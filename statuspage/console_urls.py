@@ -1,0 +1,101 @@
+"""The console, under /console/. Every page-scoped URL starts with the page's slug and its view declares
+the least role it needs (statuspage.permissions); tests walk this file to check every view."""
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from components import views as component_views
+from incidents import views as incident_views
+from statuspage import console_views
+from subscribers import views as subscriber_views
+
+app_name = "console"
+
+auth = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="console/auth/login.html",
+            redirect_authenticated_user=True,
+            extra_context={"signup_allowed": settings.ALLOW_SIGNUP},
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="console/auth/password_reset.html",
+            email_template_name="email/password_reset.txt",
+            subject_template_name="email/password_reset_subject.txt",
+            success_url=reverse_lazy("console:password_reset_done"),
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="console/auth/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="console/auth/password_reset_confirm.html",
+            success_url=reverse_lazy("console:password_reset_complete"),
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="console/auth/password_reset_complete.html"
+        ),
+        name="password_reset_complete",
+    ),
+    path("signup/", console_views.signup, name="signup"),
+]
+
+page = [
+    path("", console_views.dashboard, name="dashboard"),
+    path("incidents/", incident_views.incident_list, name="incidents"),
+    path("incidents/new/", incident_views.incident_new, name="incident_new"),
+    path("incidents/backfill/", incident_views.incident_backfill, name="incident_backfill"),
+    path("incidents/<str:code>/", incident_views.incident_detail, name="incident"),
+    path("incidents/<str:code>/update/", incident_views.incident_update, name="incident_update"),
+    path(
+        "incidents/<str:code>/updates/<str:update_code>/edit/", incident_views.update_edit, name="update_edit"
+    ),
+    path("incidents/<str:code>/commander/", incident_views.incident_handover, name="incident_handover"),
+    path("incidents/<str:code>/postmortem/", incident_views.postmortem, name="postmortem"),
+    path("components/", component_views.component_list, name="components"),
+    path(
+        "components/<str:component_code>/status/", component_views.component_status, name="component_status"
+    ),
+    path("templates/", incident_views.templates_list, name="templates"),
+    path("templates/new/", incident_views.template_edit, name="template_new"),
+    path("templates/<str:template_code>/", incident_views.template_edit, name="template_edit"),
+    path("subscribers/", subscriber_views.subscriber_list, name="subscribers"),
+    path("subscribers/add/", subscriber_views.subscriber_add, name="subscriber_add"),
+    path("subscribers/import/", subscriber_views.subscriber_import, name="subscriber_import"),
+    path("subscribers/export.csv", subscriber_views.subscriber_export, name="subscriber_export"),
+    path("subscribers/<str:subscriber_code>/", subscriber_views.subscriber_action, name="subscriber_action"),
+    path("notifications/", subscriber_views.notifications, name="notifications"),
+    path(
+        "notifications/<str:event_code>/retry/",
+        subscriber_views.notification_retry,
+        name="notification_retry",
+    ),
+    path("team/", console_views.team, name="team"),
+    path("team/<int:member_id>/", console_views.member_role, name="member_role"),
+    path("settings/", console_views.page_settings, name="settings"),
+    path("audit/", console_views.audit_log, name="audit"),
+    path("reports/cadence/", incident_views.cadence_report, name="cadence_report"),
+    path("preview/", console_views.preview, name="preview"),
+]
+
+urlpatterns = [
+    path("", console_views.home, name="home"),
+    *auth,
+    *[path("<slug:page_slug>/" + str(p.pattern), p.callback, name=p.name) for p in page],
+]
