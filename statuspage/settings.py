@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_htmx",
     "template_partials",
+    "anymail",
     "statuspage",
     "components",
     "incidents",
@@ -234,6 +235,13 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+# Any provider through django-anymail: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend, and its settings as
+# ANYMAIL_<NAME> variables (ANYMAIL_POSTMARK_SERVER_TOKEN=..., or ANYMAIL_POSTMARK_SERVER_TOKEN_FILE=path).
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_").removesuffix("_FILE"): env_secret(name.removesuffix("_FILE"))
+    for name in sorted(os.environ)
+    if name.startswith("ANYMAIL_") and name != "ANYMAIL_"
+}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Status <status@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

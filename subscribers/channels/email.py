@@ -1,0 +1,176 @@
+"""Email through Django's email backend (SMTP, or any provider through django-anymail).
+
+Over SMTP the message is sent in two phases so a worker that dies mid-send neither loses nor repeats it: the
+envelope and the whole body go first, and the server holds them until the final ".". A worker killed before
+that leaves the server with an unfinished message, which it discards; the sweeper then resends it once. The
+final "." is handed to the kernel corked (queued, not yet on the wire, so it wakes no other process and the
+worker keeps the CPU), the delivery is recorded sent in the same breath (subscribers.delivery._Commit), and
+only then is the cork released. A worker killed at any point after the "." is queued still has it sent by
+the kernel as the socket closes. Other backends (HTTP APIs) send, then commit: at least once, with the
+delivery's Message-ID as the idempotency key."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import smtplib
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
+from django.core.mail.message import sanitize_address
+
+from subscribers.channels.base import Channel, DeliveryError, Superseded
+
+
+@dataclass
+class EmailContent:
+    subject: str
+    text: str
+    html: str
+    from_email: str
+    to: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def message(self, connection=None) -> EmailMultiAlternatives:
+        msg = EmailMultiAlternatives(
+            self.subject, self.text, self.from_email, [self.to], headers=self.headers, connection=connection
+        )
+        msg.attach_alternative(self.html, "text/html")
+        return msg
+
+
+_EOL = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _smtp_error(code: int, reply: bytes, stage: str) -> DeliveryError:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    # 5xx is the server's final word on this message or address; 4xx says "try again later".
+    return DeliveryError(f"SMTP {stage}: {code} {text}", permanent=500 <= code < 600)
+
+
+class EmailChannel(Channel):
+    def __init__(self) -> None:
+        self.backend = None
+
+    def open(self) -> None:
+        self.backend = get_connection(fail_silently=False)
+        try:
+            self.backend.open()
+        except (OSError, smtplib.SMTPException) as exc:
+            self.backend = None
+            raise DeliveryError(f"cannot reach the mail server: {exc}") from exc
+
+    def close(self) -> None:
+        if self.backend is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self.backend.close()
+            self.backend = None
+
+    def send(self, delivery, content: EmailContent, commit: Callable[..., bool]) -> None:
+        if self.backend is None:
+            self.open()
+        if isinstance(self.backend, SMTPBackend):
+            self._send_smtp(content, commit)
+            return
+        try:
+            sent = self.backend.send_messages([content.message(self.backend)])
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(f"mail backend: {exc}") from exc
+        except Exception as exc:  # an anymail provider error: its message says what was wrong
+            raise DeliveryError(f"mail backend: {exc}", permanent=_anymail_permanent(exc)) from exc
+        if not sent:
+            raise DeliveryError("the mail backend accepted nothing")
+        if not commit():
+            raise Superseded()
+
+    def _send_smtp(self, content: EmailContent, commit: Callable[..., bool]) -> None:
+        backend = self.backend
+        if backend.connection is None:
+            self.open()
+            backend = self.backend
+        smtp: smtplib.SMTP = backend.connection
+        if smtp.sock is not None and not getattr(smtp, "_nodelay", False):
+            # The final dot is a write of its own after the body; with Nagle's algorithm it would wait for
+            # the server's delayed ACK of the body (~40 ms a message).
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            smtp._nodelay = True
+        message = content.message(backend).message()
+        encoding = "utf-8"
+        sender = sanitize_address(content.from_email, encoding)
+        recipient = sanitize_address(content.to, encoding)
+        data = message.as_bytes(linesep="\r\n")
+        try:
+            smtp.ehlo_or_helo_if_needed()
+            code, reply = smtp.mail(sender)
+            if code != 250:
+                self._reset()
+                raise _smtp_error(code, reply, "MAIL FROM")
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                self._reset()
+                raise _smtp_error(code, reply, "RCPT TO")
+            smtp.putcmd("data")
+            code, reply = smtp.getreply()
+            if code != 354:
+                self._reset()
+                raise _smtp_error(code, reply, "DATA")
+            body = _LEADING_DOT.sub(b"..", _EOL.sub(b"\r\n", data))
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            smtp.send(body)
+            if not commit(_corked_final(smtp.sock)):
+                # Someone else owns the delivery now: drop the connection before the final dot, so the
+                # server discards what it has.
+                self._drop()
+                raise Superseded()
+            code, reply = smtp.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise DeliveryError(f"SMTP: {exc}") from exc
+        if code != 250:
+            raise _smtp_error(code, reply, "end of data")
+
+    def _drop(self) -> None:
+        """Close the socket without QUIT: mid-DATA, a QUIT would be read as message text."""
+        if self.backend is not None and self.backend.connection is not None:
+            with contextlib.suppress(OSError):
+                self.backend.connection.close()
+            self.backend.connection = None
+        self.backend = None
+
+    def _reset(self) -> None:
+        try:
+            self.backend.connection.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+
+_CORK = getattr(socket, "TCP_CORK", None)  # Linux; elsewhere the "." simply goes at once
+
+
+def _corked_final(sock: socket.socket) -> Callable[[], Callable[[], None]]:
+    """The final "." as a two-step write for `commit(final)`: queue it in the kernel without sending, then
+    release it. Queued bytes are sent when the socket closes, so from the first step on the message is
+    accepted even if the process dies."""
+
+    def final() -> Callable[[], None]:
+        if _CORK is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, _CORK, 1)
+        sock.sendall(b".\r\n")
+
+        def release() -> None:
+            if _CORK is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, _CORK, 0)
+
+        return release
+
+    return final
+
+
+def _anymail_permanent(exc: Exception) -> bool:
+    """Anymail's recipient rejections are final; its API errors may be transient (rate limits, 5xx)."""
+    return type(exc).__name__ in {"AnymailRecipientsRefused", "AnymailInvalidAddress"}
