@@ -14,7 +14,7 @@ endif
 export SITE_URL ?= http://127.0.0.1:$(PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format migrate demo screenshot clean
+.PHONY: help install run test lint format migrate demo screenshot bench-fanout clean
 
 help:
 	@echo "make run         start the demo page with web, worker and beat (http://127.0.0.1:$(PORT)/)"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint        ruff check and format check"
 	@echo "make demo        load the demo page (once)"
 	@echo "make screenshot  refresh docs/img/ from the project's browser script"
+	@echo "make bench-fanout  notification fan-out benchmark (PostgreSQL + Redis; N=100000)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +63,13 @@ format: install
 
 screenshot: migrate
 	$(BIN)/python bench/screenshot.py
+
+# Needs PostgreSQL and Redis; makes and drops its own database. docs/benchmarks.md has the results.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
+N ?= 100000
+bench-fanout: install .data/secret_key
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python -W ignore bench/fanout.py --subscribers $(N)
 
 clean:
 	rm -rf $(VENV) .data *.egg-info

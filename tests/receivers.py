@@ -16,8 +16,16 @@ class SMTPSink:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
         self.lock = threading.Lock()
+        self.before_data = None
+
+    def on_data(self, hook) -> None:
+        """Run `await hook(server, session, envelope)` when a message's final dot arrives, before it is kept
+        and answered (a slow or pausing mail server, or a test's hand in the middle of a send)."""
+        self.before_data = hook
 
     async def handle_DATA(self, server, session, envelope):
+        if self.before_data is not None:
+            await self.before_data(server, session, envelope)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         with self.lock:

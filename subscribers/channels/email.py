@@ -17,11 +17,13 @@ import smtplib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.core.mail.message import sanitize_address
 
+from subscribers.channels import mime
 from subscribers.channels.base import Channel, DeliveryError, Superseded
 
 
@@ -34,6 +36,20 @@ class EmailContent:
     to: str
     headers: dict[str, str] = field(default_factory=dict)
 
+    def wire(self) -> tuple[str, str, bytes]:
+        """Envelope sender, envelope recipient and the message as it goes over SMTP (see mime.py)."""
+        name, sender = parseaddr(self.from_email)
+        if not sender.isascii():
+            sender = sanitize_address(sender, "utf-8")
+        recipient = self.to if self.to.isascii() else sanitize_address(self.to, "utf-8")
+        headers = [
+            ("From", mime.address_value(name, sender)),
+            ("To", recipient),
+            ("Subject", mime.header_value("Subject", self.subject)),
+        ]
+        headers += [(key, mime.header_value(key, value)) for key, value in self.headers.items()]
+        return sender, recipient, mime.build(headers=headers, text=self.text, html=self.html)
+
     def message(self, connection=None) -> EmailMultiAlternatives:
         msg = EmailMultiAlternatives(
             self.subject, self.text, self.from_email, [self.to], headers=self.headers, connection=connection
@@ -42,7 +58,6 @@ class EmailContent:
         return msg
 
 
-_EOL = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
@@ -98,18 +113,21 @@ class EmailChannel(Channel):
             # the server's delayed ACK of the body (~40 ms a message).
             smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp._nodelay = True
-        message = content.message(backend).message()
-        encoding = "utf-8"
-        sender = sanitize_address(content.from_email, encoding)
-        recipient = sanitize_address(content.to, encoding)
-        data = message.as_bytes(linesep="\r\n")
+        sender, recipient, data = content.wire()
+        for address in (sender, recipient):
+            if not address.isascii() or any(c in address for c in "<>\r\n\t "):
+                raise DeliveryError(f"not a deliverable address: {address!r}", permanent=True)
         try:
             smtp.ehlo_or_helo_if_needed()
-            code, reply = smtp.mail(sender)
+            # The commands written directly (smtplib's mail() and rcpt() parse each address again): both
+            # addresses are plain ASCII addr-specs here, checked above.
+            smtp.putcmd("mail", f"FROM:<{sender}>")
+            code, reply = smtp.getreply()
             if code != 250:
                 self._reset()
                 raise _smtp_error(code, reply, "MAIL FROM")
-            code, reply = smtp.rcpt(recipient)
+            smtp.putcmd("rcpt", f"TO:<{recipient}>")
+            code, reply = smtp.getreply()
             if code not in (250, 251):
                 self._reset()
                 raise _smtp_error(code, reply, "RCPT TO")
@@ -118,7 +136,7 @@ class EmailChannel(Channel):
             if code != 354:
                 self._reset()
                 raise _smtp_error(code, reply, "DATA")
-            body = _LEADING_DOT.sub(b"..", _EOL.sub(b"\r\n", data))
+            body = _LEADING_DOT.sub(b"..", data)  # mime.build writes CRLF line ends
             if not body.endswith(b"\r\n"):
                 body += b"\r\n"
             smtp.send(body)

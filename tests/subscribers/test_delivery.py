@@ -4,6 +4,7 @@ backoff on a controlled clock, quarantine, stalled deliveries, exactly-once."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import threading
@@ -64,6 +65,30 @@ def test_an_email_subscriber_gets_text_and_html_with_links_and_threading(page, a
     assert second["Message-ID"] != first["Message-ID"]
     assert "A bad deploy." in second.get_body(preferencelist=("plain",)).get_content()
     assert set(Delivery.objects.values_list("state", flat=True)) == {"sent"}
+
+
+def test_the_wire_form_is_valid_mime_with_any_text(page, smtp, worker, subscribed):
+    """Notifications are serialised by subscribers.channels.mime, not the email package: what the server
+    receives must parse without a defect, and every character must come back as written."""
+    page.name = "Café Zürich — Статус"
+    page.save()
+    subscribed(email="ann@example.com")
+    body = ".A line starting with a dot\n" + "long " * 300 + "\nEmoji 🚒 and tabs\there\n\n."
+    open_incident(page, worker, name="Paiement échoué: " + "x" * 120, body=body)
+
+    (message,) = smtp.messages
+    assert message.defects == []
+    assert all(part.defects == [] for part in message.walk())
+    assert message["Subject"] == "[Café Zürich — Статус] Paiement échoué: " + "x" * 120
+    assert "Café Zürich — Статус" in message["From"]
+    assert max(len(line) for line in message.as_bytes().splitlines()) <= 998
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert ".A line starting with a dot" in text and "long " * 300 in text
+    assert "Emoji 🚒 and tabs\there" in text
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "Emoji 🚒" in html
+    unsubscribe_header = message["List-Unsubscribe"]
+    assert unsubscribe_header.startswith("<http://testserver/") and "=?" not in unsubscribe_header
 
 
 def test_unconfirmed_and_unsubscribed_addresses_get_nothing(page, smtp, worker, subscribed):
@@ -343,6 +368,47 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_resumed_once(
     assert result["released"] == 1
     assert len(smtp.messages) == 1
     assert Delivery.objects.get().state == DeliveryState.SENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_paused_past_the_stall_period_leaves_released_deliveries_to_the_sweeper(page, smtp):
+    """A worker that stops for longer than DELIVERY_STALLED_AFTER mid-chunk (here: while the server takes
+    its first message) finds, before its next point of no return, that the sweeper has released the rest,
+    and sends none of them: the sweeper's resend is the only copy."""
+    from subscribers.services import subscribe
+
+    for address in ("ann@example.com", "bob@example.com"):
+        subscribe(page=page, actor=SYSTEM, email=address, skip_confirmation=True)
+    incident = create_incident(actor=SYSTEM, page=page, name="X", body="y", deliver_notifications=True)
+    event = OutboxEvent.objects.get(incident=incident)
+    Delivery.objects.bulk_create([Delivery(event=event, subscriber=s) for s in Subscriber.objects.all()])
+    ids = list(Delivery.objects.order_by("id").values_list("id", flat=True))
+    swept = []
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+
+        async def pause_then_sweep(server, session, envelope):
+            if not swept:
+                clock.shift(delivery.stalled_after() + timedelta(seconds=1))
+                swept.append(await asyncio.to_thread(_resume_in_thread))
+            return None  # let the sink record the message
+
+        smtp.on_data(pause_then_sweep)
+        counts = delivery.send_deliveries(ids)
+
+    assert [s["released"] for s in swept] == [1], "the second delivery, claimed but not yet sent"
+    assert counts == {"sent": 1, "failed": 0, "cancelled": 0}
+    assert [m["X-Envelope-To"] for m in smtp.messages] == ["ann@example.com"]
+    first, second = Delivery.objects.order_by("id")
+    assert first.state == DeliveryState.SENT
+    assert second.state == DeliveryState.RETRYING and second.claim == ""
+
+
+def _resume_in_thread():
+    try:
+        return delivery.resume()
+    finally:
+        connection.close()
 
 
 def test_an_event_whose_fan_out_was_lost_is_fanned_out_by_the_sweeper(
