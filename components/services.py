@@ -160,6 +160,74 @@ def set_component_status(
     return change
 
 
+def delete_component(*, actor: Actor, component: Component) -> None:
+    """Remove a component and its history. A group left empty by it goes too (as on Statuspage, a group
+    cannot be empty). One transaction; audited."""
+    page = component.page
+    with transaction.atomic():
+        group_id = component.group_id
+        record_audit(
+            page=page,
+            actor=actor,
+            action="component.deleted",
+            obj=component,
+            before={"name": component.name, "status": component.status},
+        )
+        component.delete()
+        if group_id is not None and not Component.objects.filter(group_id=group_id).exists():
+            group = ComponentGroup.objects.filter(pk=group_id).first()
+            if group is not None:
+                record_audit(
+                    page=page, actor=actor, action="group.deleted", obj=group, before={"name": group.name}
+                )
+                group.delete()
+        schedule_publish(page)
+
+
+def update_group(
+    *, actor: Actor, group: ComponentGroup, components: list[Component] | None = None, **fields
+) -> ComponentGroup:
+    """Change a group's fields and, if `components` is given, make exactly those its members (components
+    leaving it become ungrouped). One transaction; audited; idempotent."""
+    _check_fields(fields, GROUP_FIELDS)
+    if components is not None and any(c.page_id != group.page_id for c in components):
+        raise ValidationError({"components": "A component belongs to another page."})
+    with transaction.atomic():
+        group = ComponentGroup.objects.select_for_update().get(pk=group.pk)
+        before = {k: _plain(getattr(group, k)) for k in fields}
+        for key, value in fields.items():
+            setattr(group, key, value)
+        group.full_clean()
+        group.save()
+        after = {k: _plain(getattr(group, k)) for k in fields}
+        members_before = sorted(Component.objects.filter(group=group).values_list("code", flat=True))
+        if components is not None:
+            ids = [c.pk for c in components]
+            Component.objects.filter(group=group).exclude(pk__in=ids).update(group=None)
+            Component.objects.filter(pk__in=ids).update(group=group)
+            members_after = sorted(c.code for c in components)
+            if members_after != members_before:
+                before["components"], after["components"] = members_before, members_after
+        if before != after:
+            record_audit(
+                page=group.page, actor=actor, action="group.updated", obj=group, before=before, after=after
+            )
+            schedule_publish(group.page)
+    return group
+
+
+def delete_group(*, actor: Actor, group: ComponentGroup) -> None:
+    """Remove a group; its components stay, ungrouped (Statuspage's rule). One transaction; audited."""
+    with transaction.atomic():
+        Component.objects.filter(group=group).update(group=None)
+        record_audit(
+            page=group.page, actor=actor, action="group.deleted", obj=group, before={"name": group.name}
+        )
+        page = group.page
+        group.delete()
+        schedule_publish(page)
+
+
 def _check_fields(fields: dict[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = set(fields) - set(allowed)
     if unknown:

@@ -24,9 +24,18 @@ from components.services import create_component
 from incidents import cadence
 from incidents.models import Incident
 from statuspage.markdown import render_markdown
-from statuspage.models import AuditEvent, Membership, Page, Role
+from statuspage.models import APIKey, AuditEvent, Membership, Page, Role
 from statuspage.permissions import member_required
-from statuspage.services import Actor, change_role, create_page, invite_member, remove_member, update_page
+from statuspage.services import (
+    Actor,
+    change_role,
+    create_api_key,
+    create_page,
+    invite_member,
+    remove_member,
+    revoke_api_key,
+    update_page,
+)
 from subscribers.selectors import delivery_health
 
 
@@ -278,3 +287,49 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{page.name} is ready. Open your first incident when you need to.")
             return redirect("console:dashboard", page_slug=page.slug)
     return render(request, "console/signup.html", {"form": form})
+
+
+class APIKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. “deploy pipeline”.")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.COMMANDER)
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires",
+        help_text="Optional, in the page's time zone (YYYY-MM-DD HH:MM).",
+    )
+
+
+@member_required(Role.OWNER)
+def api_keys(request: HttpRequest) -> HttpResponse:
+    """Keys for the management API: made here with a role, shown once, revocable."""
+    page = request.page
+    form = APIKeyForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, new_key = create_api_key(actor=Actor.of(request.user), page=page, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"Key “{key.name}” created. Copy it now: it is not shown again.")
+            form = APIKeyForm()
+    keys = APIKey.objects.for_page(page).select_related("created_by")
+    return render(
+        request,
+        "console/api_keys.html",
+        {
+            "form": form,
+            "keys": keys,
+            "new_key": new_key,
+            "api_base": f"{settings.SITE_URL}/api/v1/pages/{page.code}",
+        },
+    )
+
+
+@require_POST
+@member_required(Role.OWNER)
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_object_or_404(APIKey, pk=key_id, page=request.page)
+    revoke_api_key(actor=Actor.of(request.user), key=key)
+    messages.success(request, f"Key “{key.name}” ({key.prefix}…) revoked.")
+    return redirect("console:api_keys", page_slug=request.page.slug)

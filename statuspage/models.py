@@ -249,3 +249,48 @@ class AuditEvent(models.Model):
     @property
     def description(self) -> str:
         return ACTION_LABELS.get(self.action, self.action.replace(".", " ").replace("_", " "))
+
+
+class APIKeyQuerySet(models.QuerySet["APIKey"]):
+    def for_page(self, page: Page) -> APIKeyQuerySet:
+        return self.filter(page=page)
+
+    def usable(self) -> APIKeyQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class APIKey(models.Model):
+    """A key for the management API, scoped to one page and one role. Only a SHA-256 digest of the key is
+    stored (the key is 32 random bytes, so a fast hash is as good as a slow one); the prefix tells keys
+    apart in lists and logs. The key itself is shown once, when it is made."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.COMMANDER)
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = APIKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="api_key_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) on {self.page}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from statuspage.models import AuditEvent, Membership, Page, Role
+from statuspage.models import APIKey, AuditEvent, Membership, Page, Role
 
 
 @dataclass(frozen=True)
@@ -239,3 +243,73 @@ def _keep_an_owner(membership: Membership, *, new_role: str | None) -> None:
         owners = Membership.objects.filter(page=membership.page, role=Role.OWNER).count()
         if owners <= 1:
             raise ValidationError("A page needs at least one owner: make someone else owner first.")
+
+
+# --- API keys ---------------------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "sp_"
+
+
+def api_key_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_api_key(
+    *, actor: Actor, page: Page, name: str, role: str, expires_at: datetime | None = None
+) -> tuple[APIKey, str]:
+    """Make a key for `page` with `role`. Returns the key row and the key itself, which is never stored
+    and cannot be shown again. One transaction; audited."""
+    raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = APIKey(
+        page=page,
+        name=(name or "").strip(),
+        role=role,
+        prefix=raw[: len(API_KEY_PREFIX) + 8],
+        digest=api_key_digest(raw),
+        created_by=actor.user,
+        expires_at=expires_at,
+    )
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "Choose a time in the future."})
+    with transaction.atomic():
+        key.full_clean()
+        key.save()
+        record_audit(
+            page=page,
+            actor=actor,
+            action="api_key.created",
+            obj=key,
+            after={"name": key.name, "role": role, "prefix": key.prefix},
+        )
+    return key, raw
+
+
+def revoke_api_key(*, actor: Actor, key: APIKey) -> APIKey:
+    """Refuse the key from now on. One transaction; audited; idempotent."""
+    with transaction.atomic():
+        changed = APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if changed:
+            record_audit(
+                page=key.page,
+                actor=actor,
+                action="api_key.revoked",
+                obj=key,
+                before={"name": key.name, "prefix": key.prefix},
+            )
+    key.refresh_from_db()
+    return key
+
+
+def authenticate_api_key(raw: str) -> APIKey | None:
+    """The usable key `raw` names, with its page, or None. Records when it was last used (at most once a
+    minute, so a busy key does not write on every request)."""
+    if not raw or not raw.startswith(API_KEY_PREFIX) or len(raw) > 200:
+        return None
+    key = APIKey.objects.usable().select_related("page").filter(digest=api_key_digest(raw)).first()
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key

@@ -282,7 +282,16 @@ PUBLIC_REFRESH_SECONDS = env_int("PUBLIC_REFRESH_SECONDS", 45, minimum=30)
 # Where published snapshots are kept on disk: the last resort when the cache and the database are gone.
 SNAPSHOT_DIR = Path(env_str("SNAPSHOT_DIR", str(DATA_DIR / "snapshots")))
 
+# The management API: requests per key (DRF rate syntax, e.g. 600/min or 20/s). Statuspage allows 1/s.
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
+if not __import__("re").fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", API_RATE_LIMIT):
+    raise ImproperlyConfigured(f"API_RATE_LIMIT={API_RATE_LIMIT!r}: write N/s, N/min, N/hour or N/day")
+
 REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["statuspage.api.authentication.APIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "statuspage.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",

@@ -8,6 +8,7 @@ from statuspage import views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/", include("statuspage.console_urls")),
+    path("api/v1/", include("statuspage.api.urls")),
     path("healthz", views.healthz, name="healthz"),
     # Uploaded logos. Small and few; a front server may serve MEDIA_ROOT itself instead.
     re_path(r"^media/(?P<path>.+)$", serve, {"document_root": settings.MEDIA_ROOT}),

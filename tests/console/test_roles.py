@@ -47,6 +47,8 @@ POLICY = {
     "team": "owner",
     "member_role": "owner",
     "settings": "owner",
+    "api_keys": "owner",
+    "api_key_revoke": "owner",
 }
 
 
@@ -73,6 +75,10 @@ def urls(page, other_page, team, incident, template, api, make_component):
         page=other_page, actor=SYSTEM, email="s@example.com", skip_confirmation=True
     )
     member = Membership.objects.get(page=page, user=team.viewer)
+    from statuspage.services import create_api_key
+
+    our_key, _ = create_api_key(actor=SYSTEM, page=page, name="ours", role="viewer")
+    their_key, _ = create_api_key(actor=SYSTEM, page=other_page, name="theirs", role="viewer")
     ours = {
         "code": incident.code,
         "update_code": incident.updates.first().code,
@@ -81,6 +87,7 @@ def urls(page, other_page, team, incident, template, api, make_component):
         "member_id": member.pk,
         "subscriber_code": subscriber.code,
         "event_code": OutboxEvent.objects.filter(page=page).first().code,
+        "key_id": our_key.pk,
     }
     theirs = {
         "code": foreign_incident.code,
@@ -90,6 +97,7 @@ def urls(page, other_page, team, incident, template, api, make_component):
         "member_id": Membership.objects.get(page=other_page, user=team.outsider).pk,
         "subscriber_code": foreign_subscriber.code,
         "event_code": OutboxEvent.objects.filter(page=other_page).first().code,
+        "key_id": their_key.pk,
     }
     rows = []
     for pattern in console_urls.page:
