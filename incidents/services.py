@@ -34,6 +34,7 @@ from subscribers.models import EventType
 from subscribers.services import record_event
 
 ComponentStatuses = Mapping[Component, str]
+IMPACT_OVERRIDES = (Impact.NONE, Impact.MINOR, Impact.MAJOR, Impact.CRITICAL)
 
 # What each status says when the commander has nothing more specific to add (Statuspage's defaults).
 DEFAULT_BODIES = {
@@ -304,6 +305,67 @@ def unpublish_postmortem(*, actor: Actor, incident: Incident) -> Postmortem:
             record_audit(page=incident.page, actor=actor, action="postmortem.unpublished", obj=incident)
             schedule_publish(incident.page)
     return postmortem
+
+
+def update_incident(
+    *, actor: Actor, incident: Incident, name: str | None = None, impact_override=None
+) -> Incident:
+    """Rename an incident or change its impact override ("" returns to the computed impact), without a new
+    update on its timeline. One transaction; audited; idempotent."""
+    errors = {}
+    if name is not None and not name.strip():
+        errors["name"] = "Give the incident a title."
+    if impact_override is not None and impact_override not in ("", *IMPACT_OVERRIDES):
+        errors["impact_override"] = f"Choose one of: {', '.join(IMPACT_OVERRIDES)}."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update(of=("self",)).select_related("page").get(pk=incident.pk)
+        before, after = {}, {}
+        if name is not None and name.strip() != incident.name:
+            before["name"], after["name"] = incident.name, name.strip()
+            incident.name = name.strip()
+        if impact_override is not None and impact_override != incident.impact_override:
+            before["impact_override"], after["impact_override"] = incident.impact_override, impact_override
+            incident.impact_override = impact_override
+        if after:
+            incident.updated_at = timezone.now()
+            incident.save(update_fields=[*after, "updated_at"])
+            record_audit(
+                page=incident.page,
+                actor=actor,
+                action="incident.edited",
+                obj=incident,
+                before=before,
+                after=after,
+            )
+            schedule_publish(incident.page)
+    return incident
+
+
+def delete_incident(*, actor: Actor, incident: Incident) -> None:
+    """Remove an incident and its timeline from the page and its history (a mistaken or test incident).
+    Components keep their current status. One transaction; audited."""
+    with transaction.atomic():
+        record_audit(
+            page=incident.page,
+            actor=actor,
+            action="incident.deleted",
+            obj=incident,
+            before={"name": incident.name, "status": incident.status},
+        )
+        page = incident.page
+        incident.delete()
+        schedule_publish(page)
+
+
+def delete_postmortem(*, actor: Actor, incident: Incident) -> None:
+    """Discard the postmortem, published or not. One transaction; audited; idempotent."""
+    with transaction.atomic():
+        deleted, _ = Postmortem.objects.filter(incident=incident).delete()
+        if deleted:
+            record_audit(page=incident.page, actor=actor, action="postmortem.deleted", obj=incident)
+            schedule_publish(incident.page)
 
 
 def _write_update(
