@@ -3,6 +3,7 @@
 from django.urls import path
 
 from statuspage import views
+from subscribers import api_public as subscriber_api
 from subscribers import views as subscriber_views
 
 urlpatterns = [
@@ -12,10 +13,15 @@ urlpatterns = [
     path("history.atom", views.public_feed, {"name": "history.atom"}, name="atom"),
     path("history.rss", views.public_feed, {"name": "history.rss"}, name="rss"),
     path("incidents/<str:code>", views.public_incident, name="incident"),
+    path("badge.svg", views.public_badge, name="badge"),
+    path("components/<str:code>/badge.svg", views.public_component_badge, name="component-badge"),
+    path("embed/script.js", views.public_embed_script, name="embed-script"),
     path("subscribe", subscriber_views.subscribe_view, name="subscribe"),
     path("subscriptions/confirm/<str:token>", subscriber_views.confirm_view, name="subscription-confirm"),
     path("subscriptions/manage/<str:token>", subscriber_views.manage_view, name="subscription-manage"),
     path("subscriptions/unsubscribe/<str:token>", subscriber_views.unsubscribe_view, name="unsubscribe"),
-    # Statuspage's public API v2 documents, served from the same snapshot.
+    # Statuspage's public API v2: self-serve subscription (reads the database), then the documents, served
+    # from the same snapshot (views.API_V2_DOCUMENTS and the lazily rendered incident and history pages).
+    path("api/v2/subscribers.json", subscriber_api.subscribe_api, name="api-v2-subscribers"),
     path("api/v2/<path:name>", views.public_api, name="api-v2"),
 ]

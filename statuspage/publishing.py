@@ -23,7 +23,7 @@ from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 
 from components import selectors as component_selectors
 from incidents import selectors as incident_selectors
-from incidents.models import IMPACT_RANK, Incident
+from incidents.models import CLOSED_STATUSES, IMPACT_RANK, Incident
 from statuspage import serializers, snapshots
 from statuspage.markdown import render_markdown
 from statuspage.models import Page
@@ -336,10 +336,20 @@ def publish_site_index() -> dict:
 
 
 def render_lazy(page_code: str, name: str, *, version: int) -> Document | None:
-    """Render a document that is not published eagerly (an old incident, a later history page)."""
+    """Render a document that is not published eagerly (an old incident, a later history page, an API
+    document of one incident or of a history page, a badge, the embed script).
+
+    Names come from the views, which build them from validated parts only. The document is stored under
+    `version`, so the next publish (a new version) renders it afresh."""
     page = Page.objects.filter(code=page_code).first()
     if page is None:
         return None
+    if name.startswith("api/v2/"):
+        return _render_lazy_api(page, name.removeprefix("api/v2/"), version=version)
+    if name.endswith(".svg") and (name.startswith("badge") or name.startswith("components/")):
+        return _render_lazy_badge(page, name, version=version)
+    if name == "embed/script.js":
+        return _render_embed_script(page, version=version)
     now = timezone.now()
     if name.startswith("incidents/"):
         code = name.removeprefix("incidents/").removesuffix(".html")
@@ -358,6 +368,127 @@ def render_lazy(page_code: str, name: str, *, version: int) -> Document | None:
     else:
         return None
     return Document.make(body, HTML, now.timestamp())
+
+
+# --- Lazily rendered API documents, badges and the embed script ----------------------------------------
+
+HISTORY_API_PER_PAGE = 50
+JAVASCRIPT = "application/javascript; charset=utf-8"
+SVG = "image/svg+xml; charset=utf-8"
+EMBED_SOURCE = "js/embed.js"
+EMBED_PLACEHOLDER = '"__STATUSPAGE_PAGE_URL__"'
+# Characters that may not appear raw in a JavaScript string inside any context we could be pasted into.
+_JS_ESCAPES = {
+    ord("<"): "\\u003c",
+    ord(">"): "\\u003e",
+    ord("&"): "\\u0026",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def _published_at(page_code: str, version: int) -> datetime:
+    """When `version` was published: the `updated_at` of every API document of that version, so a document
+    rendered later (or twice, by two processes) has the same bytes and ETag as if rendered eagerly."""
+    manifest = snapshots.read_manifest(page_code)
+    if manifest is not None and manifest.get("version") == version and manifest.get("published_at"):
+        return datetime.fromisoformat(manifest["published_at"])
+    return timezone.now()
+
+
+def _closed_incidents_page(page: Page, *, number: int) -> list[Incident]:
+    """Page `number` (from 1) of the resolved incidents and completed maintenances, newest first by start,
+    as history.html orders them. One page costs a fixed number of queries (an OFFSET on the
+    (page, -started_at) index)."""
+    # incidents.selectors owns the prefetch that makes incident_v2 query-free; it has no paged reader of
+    # closed incidents yet, so this borrows its timeline prefetch rather than repeat it.
+    qs = Incident.objects.for_page(page).filter(status__in=CLOSED_STATUSES).order_by("-started_at", "-id")
+    start = (number - 1) * HISTORY_API_PER_PAGE
+    return list(incident_selectors.with_timeline(qs)[start : start + HISTORY_API_PER_PAGE])
+
+
+def _render_lazy_api(page: Page, name: str, *, version: int) -> Document | None:
+    published = _published_at(page.code, version)
+    if name.startswith("history/"):
+        try:
+            number = int(name.removeprefix("history/").removesuffix(".json"))
+        except ValueError:
+            return None
+        if number < 1:
+            return None
+        incidents = _closed_incidents_page(page, number=number)
+        if number > 1 and not incidents:
+            return None
+        body: dict = {
+            "page": serializers.page_v2(page, published),
+            "incidents": [serializers.incident_v2(i, page) for i in incidents],
+        }
+    elif name.startswith("incidents/"):
+        code = name.removeprefix("incidents/").removesuffix(".json")
+        incident = incident_selectors.incident_detail(page, code)
+        if incident is None:
+            return None
+        body = {
+            "page": serializers.page_v2(page, published),
+            "incident": serializers.incident_v2(incident, page),
+        }
+    else:
+        return None
+    return Document.make(json.dumps(body, separators=(",", ":")), JSON, published.timestamp())
+
+
+def _summary(page: Page, *, version: int) -> dict:
+    """summary.json of `version`, as published; rebuilt from the database only if the snapshot lost it."""
+    doc = snapshots.read_document(page.code, version, "api/v2/summary.json")
+    if doc is not None:
+        return json.loads(doc.body)
+    index = {
+        "open_incidents": incident_selectors.open_incidents(page),
+        "active_maintenances": incident_selectors.active_maintenances(page),
+        "upcoming_maintenances": incident_selectors.upcoming_maintenances(page),
+    }
+    docs = api_documents(page, index, now=_published_at(page.code, version))
+    return json.loads(docs["api/v2/summary.json"].body)
+
+
+def _render_lazy_badge(page: Page, name: str, *, version: int) -> Document | None:
+    """badge[-<style>].svg for the page, components/<code>/badge[-<style>].svg for one public component,
+    drawn from the version's summary.json so a badge never disagrees with the API."""
+    from statuspage import badges
+
+    parts = name.split("/")
+    filename = parts[-1]
+    style = filename.removeprefix("badge").removesuffix(".svg").removeprefix("-") or "flat"
+    if style not in badges.STYLES or not filename.startswith("badge"):
+        return None
+    summary = _summary(page, version=version)
+    if len(parts) == 1:
+        svg = badges.page_badge(summary, style=style)
+    elif len(parts) == 3 and parts[0] == "components":
+        svg = badges.component_badge(summary, parts[1], style=style)
+        if svg is None:
+            return None
+    else:
+        return None
+    return Document.make(svg, SVG, _published_at(page.code, version).timestamp())
+
+
+def _render_embed_script(page: Page, *, version: int) -> Document | None:
+    """static/js/embed.js with this page's absolute address put in as a JSON string literal."""
+    from django.contrib.staticfiles import finders
+
+    path = finders.find(EMBED_SOURCE)
+    if path is None:
+        log.error("embed script %s not found", EMBED_SOURCE)
+        return None
+    with open(path, encoding="utf-8") as fh:
+        source = fh.read()
+    if source.count(EMBED_PLACEHOLDER) != 1:
+        log.error("embed script %s must hold %s exactly once", EMBED_SOURCE, EMBED_PLACEHOLDER)
+        return None
+    literal = json.dumps(page.public_url).translate(_JS_ESCAPES)
+    body = source.replace(EMBED_PLACEHOLDER, literal)
+    return Document.make(body, JAVASCRIPT, _published_at(page.code, version).timestamp())
 
 
 def refresh_stale_snapshots() -> list[int]:

@@ -4,6 +4,7 @@ installation's own small endpoints."""
 from __future__ import annotations
 
 import logging
+import re
 from email.utils import formatdate, parsedate_to_datetime
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from statuspage.snapshots import Document
 
 log = logging.getLogger(__name__)
 
-IDENTIFIER = __import__("re").compile(r"^[a-z0-9]{1,32}$")
+IDENTIFIER = re.compile(r"^[a-z0-9]{1,32}$")
 
 
 def resolve_page_code(request: HttpRequest, slug: str | None) -> str | None:
@@ -96,13 +97,19 @@ def public_live(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     return _serve(request, slug, "live.html")
 
 
-@require_GET
-def public_history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+def _page_number(request: HttpRequest) -> int | None:
+    """?page=N of a history document: 1 to 1000, 1 when absent; None when not a usable number."""
     try:
         number = int(request.GET.get("page", "1"))
     except ValueError:
-        number = 0
-    if not 1 <= number <= 1000:
+        return None
+    return number if 1 <= number <= 1000 else None
+
+
+@require_GET
+def public_history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    number = _page_number(request)
+    if number is None:
         return not_found(request)
     return _serve(request, slug, f"history/{number}.html")
 
@@ -131,16 +138,74 @@ API_V2_DOCUMENTS = {
 }
 
 
-@require_GET
-def public_api(request: HttpRequest, name: str, slug: str | None = None) -> HttpResponse:
-    if name not in API_V2_DOCUMENTS:
-        return HttpResponse('{"error":"Not found"}', status=404, content_type="application/json")
-    response = _serve(request, slug, f"api/v2/{name}")
-    if response.status_code == 404:
-        return HttpResponse('{"error":"Not found"}', status=404, content_type="application/json")
-    # Public documents: any site may read them (embeds, widgets, dashboards).
+# Rendered on first request into the live version (publishing.render_lazy): one incident, a history page.
+API_V2_INCIDENT = re.compile(r"^incidents/([a-z0-9]{1,32})\.json$")
+
+
+def _api_document(request: HttpRequest, name: str) -> str | None:
+    """The snapshot document answering api/v2/<name>, or None for a name the API does not serve."""
+    if name in API_V2_DOCUMENTS:
+        return f"api/v2/{name}"
+    if name == "history.json":
+        number = _page_number(request)
+        return f"api/v2/history/{number}.json" if number is not None else None
+    match = API_V2_INCIDENT.match(name)
+    if match:
+        return f"api/v2/incidents/{match[1]}.json"
+    return None
+
+
+def _json_not_found() -> HttpResponse:
+    response = HttpResponse('{"error":"Not found"}', status=404, content_type="application/json")
     response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+def _open_to_all_origins(response: HttpResponse) -> HttpResponse:
+    # Public documents: any site may read them (embeds, widgets, dashboards). No credentials are involved.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_GET
+def public_api(request: HttpRequest, name: str, slug: str | None = None) -> HttpResponse:
+    document = _api_document(request, name)
+    if document is None:
+        return _json_not_found()
+    response = _serve(request, slug, document)
+    if response.status_code == 404:
+        return _json_not_found()
+    return _open_to_all_origins(response)
+
+
+def _badge_suffix(request: HttpRequest) -> str:
+    """?style=flat-square; any other style gets the default flat badge, as shields.io does."""
+    return "-flat-square" if request.GET.get("style") == "flat-square" else ""
+
+
+@require_GET
+def public_badge(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    response = _serve(request, slug, f"badge{_badge_suffix(request)}.svg")
+    return response if response.status_code == 404 else _open_to_all_origins(response)
+
+
+@require_GET
+def public_component_badge(request: HttpRequest, code: str, slug: str | None = None) -> HttpResponse:
+    if not IDENTIFIER.match(code):
+        return not_found(request)
+    response = _serve(request, slug, f"components/{code}/badge{_badge_suffix(request)}.svg")
+    return response if response.status_code == 404 else _open_to_all_origins(response)
+
+
+@require_GET
+def public_embed_script(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    """The status embed (<script src=".../embed/script.js" async>). Cached longer than the documents: it
+    only changes with a deploy or the page's address; the status it shows is fetched by the script."""
+    response = _serve(request, slug, "embed/script.js")
+    if response.status_code == 404:
+        return response
+    response["Cache-Control"] = "public, max-age=300"
+    return _open_to_all_origins(response)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
