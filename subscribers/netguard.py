@@ -26,6 +26,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import time
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
@@ -197,9 +198,14 @@ def _connect_any(addresses: list[str], port: int, timeout: float) -> socket.sock
     last_error: OSError = ConnectionError("no address to connect to")
     for address in addresses:
         try:
-            return socket.create_connection((address, port), timeout=timeout)
+            sock = socket.create_connection((address, port), timeout=timeout)
         except OSError as exc:
             last_error = exc
+            continue
+        # http.client writes the headers and the body separately; with Nagle's algorithm the body would
+        # wait for the server's delayed ACK of the headers (40 ms on a reused keep-alive connection).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
     raise last_error
 
 
@@ -230,23 +236,72 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection):
             raise
 
 
+class ConnectionPool:
+    """Keep-alive connections for one run of sends (a chunk of deliveries): many subscribers post to the
+    same host (hooks.slack.com, one company's receiver), and a new TCP and TLS handshake for each costs
+    both sides. A connection is reused only for the same scheme, name, port and the same set of addresses
+    that were just resolved and checked again, and only if it was idle for less than IDLE seconds (well
+    under any server's keep-alive timeout, so a reused connection is not one the server has dropped). A
+    failure on a reused connection is not retried here: the delivery's own retry handles it."""
+
+    IDLE = 2.0
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple, tuple[http.client.HTTPConnection, float]] = {}
+
+    def take(self, key: tuple) -> http.client.HTTPConnection | None:
+        item = self._idle.pop(key, None)
+        if item is None:
+            return None
+        connection, since = item
+        if time.monotonic() - since < self.IDLE and connection.sock is not None:
+            return connection
+        connection.close()
+        return None
+
+    def give(self, key: tuple, connection: http.client.HTTPConnection) -> None:
+        previous = self._idle.pop(key, None)
+        if previous is not None:
+            previous[0].close()
+        self._idle[key] = (connection, time.monotonic())
+
+    def close(self) -> None:
+        for connection, _ in self._idle.values():
+            connection.close()
+        self._idle.clear()
+
+
 def _post_once(
-    target: _Target, addresses: list[str], data: bytes, headers: dict[str, str], timeout: float
+    target: _Target,
+    addresses: list[str],
+    data: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    pool: ConnectionPool | None = None,
 ) -> tuple[int, str | None, bytes]:
-    connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(target.host, target.port, addresses=addresses, timeout=timeout)
+    key = (target.scheme, target.host, target.port, tuple(addresses))
+    connection = pool.take(key) if pool is not None else None
+    if connection is None:
+        connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+        connection = connection_class(target.host, target.port, addresses=addresses, timeout=timeout)
+    reusable = False
     try:
         connection.request("POST", target.request_target, body=data, headers=headers)
         response = connection.getresponse()
         # A receiver may answer with anything, of any size; only the start is worth keeping for the log.
         body = response.read(MAX_RESPONSE_BYTES)
+        # Reusable only if the server keeps the connection open and the whole answer has been read.
+        reusable = pool is not None and not response.will_close and response.isclosed()
         return response.status, response.getheader("Location"), body
     except http.client.HTTPException as exc:
         # A garbled response (bad status line, over-long header, truncated body) is a network failure to
         # the caller, like a reset connection: worth retrying, not a reason to distrust the URL.
         raise ConnectionError(f"{target.host} sent a malformed HTTP response: {exc!r}") from exc
     finally:
-        connection.close()
+        if reusable:
+            pool.give(key, connection)
+        else:
+            connection.close()
 
 
 def safe_post(
@@ -257,6 +312,7 @@ def safe_post(
     timeout: float = 10.0,
     allow_loopback: bool = False,
     max_redirects: int = 3,
+    pool: ConnectionPool | None = None,
 ) -> tuple[int, bytes]:
     """POST `data` to `url`, connecting only to addresses that pass `is_unsafe_ip`, and return the status
     code and the first 64 KiB of the response body.
@@ -277,7 +333,7 @@ def safe_post(
             if redirects == 0:
                 raise
             raise UnsafeURL(f"The webhook redirected to {current}, which is refused: {exc}") from exc
-        status, location, body = _post_once(target, addresses, data, headers, timeout)
+        status, location, body = _post_once(target, addresses, data, headers, timeout, pool)
         if status not in REDIRECT_STATUSES or not location:
             return status, body
         if redirects >= max_redirects:

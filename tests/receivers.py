@@ -53,18 +53,28 @@ class SMTPServer:
 class HTTPReceiver:
     """Records every POST; answers with `status` (changeable by the test)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.requests: list[dict] = []
         self.status = 200
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 keeps the connection open between requests; 1.0 closes it after each answer.
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body, "json": _json(body)}
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "json": _json(body),
+                        "client": self.client_address,
+                    }
                 )
                 self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args):

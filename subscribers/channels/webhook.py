@@ -40,6 +40,12 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class WebhookChannel(Channel):
+    def __init__(self) -> None:
+        self.pool = netguard.ConnectionPool()
+
+    def close(self) -> None:
+        self.pool.close()
+
     def send(self, delivery, content: WebhookContent, commit: Callable[[], bool]) -> None:
         timestamp = str(int(time.time()))
         headers = {
@@ -59,6 +65,7 @@ class WebhookChannel(Channel):
                 headers=headers,
                 timeout=settings.WEBHOOK_TIMEOUT,
                 allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK,
+                pool=self.pool,
             )
         except netguard.Unresolvable as exc:
             raise DeliveryError(str(exc)) from exc

@@ -220,6 +220,31 @@ def test_a_webhook_gets_statuspages_shape_signed(page, api, http_receiver, worke
     assert headers["X-Status-Signature"] == f"v1={expected}"
 
 
+def test_webhooks_to_one_host_share_a_keep_alive_connection(page, worker, subscribed):
+    """Many subscribers post to the same host (hooks.slack.com): a chunk reuses the connection when the
+    server keeps it open, and every subscriber still gets its own signed POST."""
+    from tests.receivers import HTTPReceiver
+
+    with HTTPReceiver(keep_alive=True) as receiver:
+        for i in range(5):
+            subscribed(endpoint=f"{receiver.url}/{i}")
+        open_incident(page, worker)
+    assert sorted(r["path"] for r in receiver.requests) == [f"/hook/{i}" for i in range(5)]
+    assert len({r["client"] for r in receiver.requests}) == 1, "one connection for the five"
+    assert len({r["headers"]["X-Status-Signature"] for r in receiver.requests}) == 5
+    assert set(Delivery.objects.values_list("state", flat=True)) == {DeliveryState.SENT}
+
+
+def test_a_server_that_closes_after_each_answer_gets_a_new_connection_each_time(
+    page, http_receiver, worker, subscribed
+):
+    for i in range(3):
+        subscribed(endpoint=f"{http_receiver.url}/{i}")
+    open_incident(page, worker)
+    assert len(http_receiver.requests) == 3
+    assert len({r["client"] for r in http_receiver.requests}) == 3
+
+
 def test_component_changes_reach_webhooks_in_statuspages_shape(page, api, http_receiver, worker, subscribed):
     subscribed(endpoint=http_receiver.url)
     with worker():
