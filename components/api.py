@@ -140,20 +140,13 @@ class GroupInput(serializers.Serializer):
         return [found[code] for code in dict.fromkeys(codes)]
 
 
-def _group_body(request) -> dict:
-    data = body(request, "component_group")
-    if "description" in request.data and isinstance(request.data, dict) and "description" not in data:
-        data["description"] = request.data["description"]  # Statuspage puts it beside the wrapper
-    return data
-
-
 class GroupList(PageAPIView):
     def get(self, request, page_id):
         qs = ComponentGroup.objects.for_page(self.page).select_related("page").order_by("position", "id")
         return Response([group_json(g) for g in paginate(request, qs)])
 
     def post(self, request, page_id):
-        data = GroupInput(data=_group_body(request), context={"page": self.page})
+        data = GroupInput(data=body(request, "component_group"), context={"page": self.page})
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         components = values.pop("components", None)
@@ -181,7 +174,7 @@ class GroupDetail(PageAPIView):
 
     def patch(self, request, page_id, group_id):
         group = self.get_object(group_id)
-        data = GroupInput(data=_group_body(request), partial=True, context={"page": self.page})
+        data = GroupInput(data=body(request, "component_group"), partial=True, context={"page": self.page})
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         components = values.pop("components", None)

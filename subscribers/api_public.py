@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -21,7 +20,6 @@ from statuspage.serializers import timestamp
 from statuspage.views import resolve_page_code
 from subscribers import ratelimit
 from subscribers.forms import SubscribeForm
-from subscribers.services import subscribe
 
 # Form and service field names, as the API calls them.
 API_FIELDS = {
@@ -146,25 +144,10 @@ def subscribe_api(request: HttpRequest, slug: str | None = None) -> HttpResponse
     if not form.is_valid():
         errors = _api_errors(form.errors)
         return _error(_message(errors), errors)
-    cleaned = form.cleaned_data
-    webhook = cleaned["kind"] == "webhook"
-    address = (cleaned["endpoint"] if webhook else cleaned["email"]).strip().lower()
-    ip = request.META.get("REMOTE_ADDR", "")
-    # The same limits, scopes and order as the form, so the two share one budget.
-    if not ratelimit.allow("subscribe-ip", f"{page.pk}:{ip}", limit=settings.SUBSCRIBE_LIMIT_PER_IP):
-        return _limited("Too many sign-ups from your network in the last hour. Please try again later.")
-    if not ratelimit.allow(
-        "subscribe-address", f"{page.pk}:{address}", limit=settings.SUBSCRIBE_LIMIT_PER_ADDRESS
-    ):
-        return _limited("Too many sign-ups for this address in the last hour. Please try again later.")
     try:
-        subscriber = subscribe(
-            page=page,
-            email=cleaned["failure_email"] if webhook else cleaned["email"],
-            endpoint=cleaned["endpoint"] if webhook else "",
-            webhook_format=cleaned["webhook_format"],
-            components=cleaned["components"],
-        )
+        subscriber = form.sign_up(ip=request.META.get("REMOTE_ADDR", ""))
+    except ratelimit.RateLimited as exc:
+        return _limited(str(exc))
     except ValidationError as exc:
         errors = _api_errors(
             exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
@@ -177,7 +160,7 @@ def subscribe_api(request: HttpRequest, slug: str | None = None) -> HttpResponse
         "mode": subscriber.kind,
         "created_at": timestamp(timezone.now(), page.tz),
     }
-    if webhook:
+    if form.is_webhook:
         body |= {"endpoint": subscriber.endpoint, "email": subscriber.email or None}
     else:
         body["email"] = subscriber.email

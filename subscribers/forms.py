@@ -7,6 +7,8 @@ from django import forms
 from components.models import Component
 from statuspage.models import Page
 from subscribers.models import WebhookFormat
+from subscribers.ratelimit import check_sign_up
+from subscribers.services import subscribe
 
 
 def public_components(page: Page):
@@ -45,7 +47,27 @@ class SubscribeForm(forms.Form):
 
     def __init__(self, *args, page: Page, **kwargs):
         super().__init__(*args, **kwargs)
+        self.page = page
         self.fields["components"].queryset = public_components(page)
+
+    @property
+    def is_webhook(self) -> bool:
+        return self.cleaned_data["kind"] == "webhook"
+
+    def sign_up(self, *, ip: str):
+        """Subscribe what a valid form describes, within the sign-up limits (the public form and the public
+        API share one budget). Returns the subscriber; raises RateLimited, or ValidationError from the
+        service (e.g. a webhook aimed at a private address)."""
+        data = self.cleaned_data
+        address = data["endpoint"] if self.is_webhook else data["email"]
+        check_sign_up(self.page, ip=ip, address=address)
+        return subscribe(
+            page=self.page,
+            email=data["failure_email"] if self.is_webhook else data["email"],
+            endpoint=data["endpoint"] if self.is_webhook else "",
+            webhook_format=data["webhook_format"],
+            components=data["components"],
+        )
 
     def clean(self):
         data = super().clean()

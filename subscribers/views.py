@@ -5,7 +5,6 @@ they are rare, and a subscriber can wait for a database that is back."""
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -70,35 +69,15 @@ def subscribe_view(request: HttpRequest, slug: str | None = None) -> HttpRespons
     done = None
     status = 200
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        webhook = data["kind"] == "webhook"
-        address = (data["endpoint"] if webhook else data["email"]).strip().lower()
-        ip = request.META.get("REMOTE_ADDR", "")
-        if not ratelimit.allow("subscribe-ip", f"{page.pk}:{ip}", limit=settings.SUBSCRIBE_LIMIT_PER_IP):
-            form.add_error(
-                None, "Too many sign-ups from your network in the last hour. Please try again later."
-            )
+        try:
+            form.sign_up(ip=request.META.get("REMOTE_ADDR", ""))
+        except ratelimit.RateLimited as exc:
+            form.add_error(None, str(exc))
             status = 429
-        elif not ratelimit.allow(
-            "subscribe-address", f"{page.pk}:{address}", limit=settings.SUBSCRIBE_LIMIT_PER_ADDRESS
-        ):
-            form.add_error(
-                None, "Too many sign-ups for this address in the last hour. Please try again later."
-            )
-            status = 429
+        except ValidationError as exc:
+            apply_errors(form, exc)
         else:
-            try:
-                subscribe(
-                    page=page,
-                    email=data["failure_email"] if webhook else data["email"],
-                    endpoint=data["endpoint"] if webhook else "",
-                    webhook_format=data["webhook_format"],
-                    components=data["components"],
-                )
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
-                done = "webhook" if webhook else "email"
+            done = "webhook" if form.is_webhook else "email"
     if request.method == "POST" and not done and status == 200:
         status = 400
     return _no_store(

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.http import QueryDict
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
@@ -85,7 +85,8 @@ def form_to_nested(data: QueryDict) -> dict[str, Any]:
 
 def body(request, wrapper: str) -> dict[str, Any]:
     """The request's fields, unwrapped from Statuspage's resource key (`{"component": {...}}`) when it is
-    there; bare fields are accepted too."""
+    there; bare fields are accepted too, and fields beside the wrapper (a group's `description`) join
+    those inside it."""
     data = request.data
     if isinstance(data, QueryDict):
         data = form_to_nested(data)
@@ -116,8 +117,6 @@ def paginate(request, queryset, *, zero_based: bool = False, default: int = 100)
         errors["page"] = ["A whole number."]
         number = first
     if errors:
-        from rest_framework.exceptions import ValidationError
-
         raise ValidationError(errors)
     size = max(1, min(size, 100))
     number = max(first, number)

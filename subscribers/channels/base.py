@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 
@@ -19,16 +20,18 @@ class Superseded(Exception):
     message was abandoned before the point of no return, so nothing was sent."""
 
 
-class Channel:
+class Channel(ABC):
     """One connection's worth of sending. `commit()` is called at the last moment before the point of no
     return and says whether this worker still owns the delivery; a channel that can hold the message back
     until then (SMTP's final dot) sends exactly once even if the worker dies."""
 
-    def open(self) -> None:  # pragma: no cover - trivial defaults
-        pass
+    def open(self) -> None:  # noqa: B027 - optional: a channel without a connection has nothing to open
+        """Connect ahead of the first send (optional; `send` connects when it must)."""
 
-    def close(self) -> None:  # pragma: no cover
-        pass
+    def close(self) -> None:  # noqa: B027 - optional, as open()
+        """Let go of the connection, if any."""
 
-    def send(self, delivery, content, commit: Callable[[], bool]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def send(self, delivery, content, commit: Callable[..., bool]) -> None:
+        """Send `content` for `delivery`; call `commit()` (or `commit(final)`) at the point of no return.
+        Raise DeliveryError on failure, Superseded if `commit` says the delivery is no longer ours."""

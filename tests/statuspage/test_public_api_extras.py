@@ -22,24 +22,10 @@ from statuspage import badges, publishing
 from statuspage.services import SYSTEM, update_page
 from subscribers.models import Subscriber
 from subscribers.services import subscribe
+from tests.statuspage.test_public_api import INCIDENT_KEYS
 
 NOW = datetime(2026, 3, 20, 18, 30, 15, 123000, tzinfo=UTC)
 SVG = "{http://www.w3.org/2000/svg}"
-INCIDENT_KEYS = {
-    "id",
-    "name",
-    "status",
-    "created_at",
-    "updated_at",
-    "monitoring_at",
-    "resolved_at",
-    "impact",
-    "shortlink",
-    "started_at",
-    "page_id",
-    "incident_updates",
-    "components",
-}
 SUBSCRIBE = "/pages/acme/api/v2/subscribers.json"
 
 
