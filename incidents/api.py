@@ -38,7 +38,7 @@ def incident_json(incident: Incident) -> dict:
             "backfilled": incident.backfilled,
             "scheduled_for": timestamp(incident.scheduled_for, tz),
             "scheduled_until": timestamp(incident.scheduled_until, tz),
-            "scheduled_remind_prior": incident.is_maintenance,
+            "scheduled_remind_prior": False,  # no maintenance reminders until issue 6's scheduler
             "scheduled_auto_in_progress": False,
             "scheduled_auto_completed": False,
             "reminder_intervals": None,
