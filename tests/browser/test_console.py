@@ -80,6 +80,22 @@ def test_open_an_incident_post_an_update_and_see_it_public(live_server, acme, co
     assert errors == []
 
 
+def test_the_update_form_previews_markdown_and_keeps_its_preview(live_server, acme, context_factory):
+    # The update form swaps the whole incident page; its preview box must not inherit that swap (it once
+    # did, and the first preview removed the box, so every later keystroke raised htmx:targetError).
+    ic = User.objects.get(username="ic")
+    incident = create_incident(actor=SYSTEM, page=acme, name="Slow API", body="Looking.", commander=ic)
+    tab = context_factory().new_page()
+    errors = watch_errors(tab)
+    sign_in(tab, live_server)
+    tab.goto(f"{live_server.url}/console/acme/incidents/{incident.code}/")
+    tab.get_by_label("Message").fill("Queue is **draining**.")
+    expect(tab.locator("#id_body-preview strong")).to_have_text("draining")
+    tab.get_by_label("Message").fill("Queue is *empty*.")
+    expect(tab.locator("#id_body-preview em")).to_have_text("empty")
+    assert errors == []
+
+
 def test_the_countdown_turns_red_when_the_update_is_overdue(live_server, acme, context_factory):
     ic = User.objects.get(username="ic")
     start = timezone.now().replace(microsecond=0)
