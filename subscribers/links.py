@@ -4,6 +4,13 @@ confirmation link cannot unsubscribe and a manage link cannot be forged from a s
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
+import json
+import time
+
+from django.conf import settings
 from django.core import signing
 
 from subscribers.models import Subscriber
@@ -19,8 +26,22 @@ class BadLink(Exception):
 
 
 def make_token(subscriber: Subscriber, purpose: str) -> str:
+    """Exactly `signing.dumps([code, purpose], salt=SALT)`, made with a keyed HMAC derived once instead of
+    per call: every email carries two links, and this sits on the fan-out's hot path."""
     assert purpose in MAX_AGE
-    return signing.dumps([subscriber.code, purpose], salt=SALT, compress=False)
+    payload = signing.b64_encode(json.dumps([subscriber.code, purpose], separators=(",", ":")).encode())
+    value = f"{payload.decode()}:{signing.b62_encode(int(time.time()))}"
+    mac = _keyed(settings.SECRET_KEY).copy()
+    mac.update(value.encode())
+    return f"{value}:{signing.b64_encode(mac.digest()).decode()}"
+
+
+@functools.cache
+def _keyed(secret: str) -> hmac.HMAC:
+    """Django's salted_hmac for our salt (SHA-256 of salt + "signer" + secret as the HMAC key), ready to
+    copy."""
+    key = hashlib.sha256(f"{SALT}signer{secret}".encode()).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def read_token(token: str, purpose: str) -> str:
