@@ -109,6 +109,16 @@ class Page(models.Model):
     escalation_webhook_url = models.URLField(
         blank=True, help_text="Also POST overdue-update escalations here (a chat or paging webhook)."
     )
+    propagate_dependencies = models.BooleanField(
+        default=False,
+        help_text="When a component's status changes, change its dependents' at once instead of proposing "
+        "it to the commander.",
+    )
+    require_change_approval = models.BooleanField(
+        default=False,
+        help_text="A maintenance or change is published and may start only once an owner other than its "
+        "author has approved its potential impact.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -198,6 +208,10 @@ ACTION_LABELS = {
     "component.created": "created a component",
     "component.updated": "changed a component",
     "component.status_changed": "changed a component's status",
+    "component.status_propagated": "changed a dependent's status by automatic propagation",
+    "dependency.added": "added a component dependency",
+    "dependency.changed": "changed a component dependency",
+    "dependency.removed": "removed a component dependency",
     "incident.created": "opened the incident",
     "incident.updated": "posted an update",
     "incident.reopened": "reopened the incident",
@@ -294,3 +308,24 @@ class APIKey(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class IdempotentRequest(models.Model):
+    """A POST made with an `Idempotency-Key` header: while it runs the row claims the key, and once it has
+    succeeded the row holds its response, so a retried create gets the first answer instead of a second
+    incident. Keys are per API key and kept for IDEMPOTENCY_TTL (24 hours)."""
+
+    api_key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty while running.")
+    body = models.BinaryField(default=b"")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="idempotent_request_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code or 'running'})"

@@ -88,7 +88,7 @@ def components_v2(components: list[Component], page: Page) -> list[dict]:
 
 def incident_update_v2(update: IncidentUpdate, incident: Incident, page: Page) -> dict:
     tz = page.tz
-    changes = [ch for ch in update.component_changes.all() if ch.component.is_public]
+    changes = [ch for ch in update.component_changes.all() if ch.component.is_shown]
     return {
         "id": update.code,
         "status": update.status,
@@ -115,9 +115,7 @@ def incident_update_v2(update: IncidentUpdate, incident: Incident, page: Page) -
 
 def incident_v2(incident: Incident, page: Page) -> dict:
     tz = page.tz
-    components = [
-        c for c in incident.components.all() if c.is_public and (c.group is None or c.group.is_public)
-    ]
+    components = [c for c in incident.components.all() if c.is_shown]
     doc = {
         "id": incident.code,
         "name": incident.name,

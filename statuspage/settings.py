@@ -102,6 +102,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "anymail",
@@ -298,6 +300,30 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI 3 schema of the management API (/api/schema/), and its docs UI from local assets (/api/docs/).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Status page management API",
+    "DESCRIPTION": (
+        "Statuspage's management API (`/api/v1/pages/{page_id}/...`, `Authorization: OAuth <key>`), "
+        "with our additions under `/ext/`. See docs/api.md."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["statuspage.api.schema.drop_json_suffix"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ComponentStatusEnum": "statuspage.api.schema.COMPONENT_STATUSES",
+        "ImpactEnum": "statuspage.api.schema.IMPACTS",
+        "IncidentStatusEnum": "statuspage.api.schema.INCIDENT_STATUSES",
+    },
 }
 
 LOGIN_URL = "/console/login/"

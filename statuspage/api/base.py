@@ -4,16 +4,19 @@ bodies, pagination, and the per-key rate limit."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.http import QueryDict
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from statuspage.api import idempotency
 from statuspage.models import Role
 from statuspage.permissions import allows
 
@@ -52,10 +55,42 @@ class PageAPIView(APIView):
         self.page = key.page
         self.actor = request.user.actor
         timezone.activate(self.page.tz)
+        if request.method == "POST":
+            self.idempotent_request = idempotency.claim(request, key)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        try:
+            return super().handle_exception(exc)
+        except Exception:
+            claim = getattr(self, "idempotent_request", None)
+            if claim is not None:  # a server error: the service rolled back, so the key is free again
+                idempotency.release(claim)
+            raise
 
     def finalize_response(self, request, response, *args, **kwargs):
         timezone.deactivate()
-        return super().finalize_response(request, response, *args, **kwargs)
+        response = super().finalize_response(request, response, *args, **kwargs)
+        claim = getattr(self, "idempotent_request", None)
+        if claim is not None:
+            self.idempotent_request = None
+            idempotency.settle(claim, response)
+        return response
+
+
+class Moment(serializers.DateTimeField):
+    """A point in time a status page can mean: from 1970 to 2100. Older or later values are typos (and
+    the zone database gives local times before 1900 odd offsets no client can parse)."""
+
+    EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+    LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+    def to_internal_value(self, value):
+        moment = super().to_internal_value(value)
+        if not self.EARLIEST <= moment < self.LATEST:
+            raise serializers.ValidationError("Give a time between 1970 and 2100.")
+        return moment
 
 
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
@@ -101,6 +136,9 @@ def body(request, wrapper: str) -> dict[str, Any]:
     return dict(data)
 
 
+MAX_PAGE_NUMBER = 1_000_000
+
+
 def paginate(request, queryset, *, zero_based: bool = False, default: int = 100):
     """Statuspage's pagination: `page` (1-based; 0-based for subscribers) and `per_page` or `limit`,
     at most 100."""
@@ -120,5 +158,7 @@ def paginate(request, queryset, *, zero_based: bool = False, default: int = 100)
         raise ValidationError(errors)
     size = max(1, min(size, 100))
     number = max(first, number)
+    if number > MAX_PAGE_NUMBER:
+        return []  # far past the end, and past what a database OFFSET can take
     start = (number - first) * size
     return list(queryset[start : start + size])

@@ -4,8 +4,10 @@ errors beside it: `{"message": "...", "errors": {"field": ["..."]}}`."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -52,6 +54,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        return Response({"message": "The request body is too large."}, status=413)
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ParseError("The request has too many fields.")
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         return Response({"message": _message(errors), "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
@@ -63,6 +69,7 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # key-authenticated like the rest of the API; a PUT to a wrong path is a 404, not a CSRF page
 def not_found(request, *args, **kwargs) -> JsonResponse:
     """Unknown paths under /api/ answer JSON, like everything else there."""
     return JsonResponse({"message": "Not found."}, status=404)

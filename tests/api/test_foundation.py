@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -154,6 +155,27 @@ def test_the_json_suffix_is_optional_and_unknown_paths_answer_json(page, client_
     assert client.get(f"/api/v1/pages/{page.code}/components").status_code == 200
     response = client.get(f"/api/v1/pages/{page.code}/nothing-here")
     assert response.status_code == 404 and response.json() == {"message": "Not found."}
+    # A path with a newline in it too (found by schemathesis).
+    response = client.get(f"/api/v1/pages/{page.code}/components/x%0Ay")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    # Writes to a wrong path too: a 404 in JSON, never Django's CSRF page (found by schemathesis).
+    strict = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"])
+    for method in ("put", "patch", "delete", "post"):
+        response = getattr(strict, method)(f"/api/v1/pages/{page.code}/components/not,an,id")
+        assert response.status_code == 404, method
+        assert response["Content-Type"] == "application/json"
+
+
+def test_bodies_too_big_or_with_too_many_fields_answer_json(page, client_for, settings):
+    client = client_for(page)
+    url = f"/api/v1/pages/{page.code}/components"
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    form = "&".join(f"component[f{i}]=x" for i in range(20))
+    response = client.post(url, form, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and "too many fields" in response.json()["message"]
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client.post(url, {"component": {"name": "x" * 2000}}, format="json")
+    assert response.status_code == 413 and response["Content-Type"] == "application/json"
 
 
 def test_the_rate_limit_answers_429_with_retry_after(page, client_for, settings):
