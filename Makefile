@@ -14,7 +14,7 @@ endif
 export SITE_URL ?= http://127.0.0.1:$(PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format migrate demo screenshot bench-fanout clean
+.PHONY: help install run test lint format migrate demo screenshot bench-fanout bench-dependencies clean
 
 help:
 	@echo "make run         start the demo page with web, worker and beat (http://127.0.0.1:$(PORT)/)"
@@ -23,6 +23,7 @@ help:
 	@echo "make demo        load the demo page (once)"
 	@echo "make screenshot  refresh docs/img/ from the project's browser script"
 	@echo "make bench-fanout  notification fan-out benchmark (PostgreSQL + Redis; N=100000)"
+	@echo "make bench-dependencies  blast radius, proposals and the dependency page (SQLite; 2,000/10,000)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,10 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 N ?= 100000
 bench-fanout: install .data/secret_key
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python -W ignore bench/fanout.py --subscribers $(N)
+
+# SQLite in a fresh temporary data directory (never DATABASE_URL); results in docs/benchmarks.md.
+bench-dependencies: install
+	$(BIN)/python -W ignore bench/dependencies.py --components 2000 --edges 10000
 
 clean:
 	rm -rf $(VENV) .data *.egg-info

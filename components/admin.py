@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from components.models import Component, ComponentGroup, ComponentStatusChange
+from components.models import Component, ComponentDependency, ComponentGroup, ComponentStatusChange
 from statuspage.admin import RepublishingAdmin
 
 
@@ -26,6 +26,21 @@ class ComponentStatusChangeAdmin(admin.ModelAdmin):
     list_display = ["created_at", "component", "old_status", "new_status", "incident_update"]
     list_filter = ["new_status", "component__page"]
     raw_id_fields = ["component", "incident_update"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ComponentDependency)
+class ComponentDependencyAdmin(admin.ModelAdmin):
+    """Read-only: dependencies change through components.services, which refuses cycles and audits."""
+
+    list_display = ["component", "depends_on", "kind", "page", "created_at"]
+    list_filter = ["page", "kind"]
+    raw_id_fields = ["page", "component", "depends_on"]
+
+    def has_add_permission(self, request):
+        return False
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -105,6 +105,11 @@ class Component(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_shown(self) -> bool:
+        """Shown to the public: itself public and not in an internal group (ComponentQuerySet.public)."""
+        return self.is_public and (self.group_id is None or self.group.is_public)
+
 
 class ComponentStatusChange(models.Model):
     """One row per status a component was put in, with the time; written with the status itself.
@@ -131,3 +136,42 @@ class ComponentStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component}: {self.old_status} → {self.new_status}"
+
+
+class DependencyKind(models.TextChoices):
+    HARD = "hard", "Hard (goes down with it)"
+    SOFT = "soft", "Soft (degrades)"
+
+
+class ComponentDependencyQuerySet(models.QuerySet["ComponentDependency"]):
+    def for_page(self, page: Page) -> ComponentDependencyQuerySet:
+        return self.filter(page=page)
+
+
+class ComponentDependency(models.Model):
+    """`component` depends on `depends_on`: a hard dependency takes the component down with it, a soft one
+    degrades it. Both ends are on `page` (the services check it; the page column lets a whole page's graph
+    load in one query). Cycles are refused by components.services, which holds the graph in memory."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="component_dependencies")
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="upstream_links")
+    depends_on = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="downstream_links")
+    kind = models.CharField(max_length=8, choices=DependencyKind.choices, default=DependencyKind.HARD)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ComponentDependencyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["component", "depends_on"], name="dependency_unique_edge"),
+            models.CheckConstraint(
+                condition=~models.Q(component=models.F("depends_on")), name="dependency_not_self"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=DependencyKind.values), name="dependency_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component_id} depends on {self.depends_on_id} ({self.kind})"

@@ -197,3 +197,259 @@ class TemplateForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.instance.page = page
         self.fields["components"].queryset = Component.objects.for_page(page)
+
+
+# --- Scheduled maintenance and change review --------------------------------------------------------
+
+
+def parse_reminders(text: str) -> list[int]:
+    """ "60, 15" → [60, 15]; "" → [] (no reminders). Raises forms.ValidationError on anything else."""
+    items = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    if not all(item.isdigit() for item in items):
+        raise forms.ValidationError("Give whole minutes before the start, separated by commas, e.g. 60, 15.")
+    return [int(item) for item in items]
+
+
+class ComponentsChoiceField(forms.ModelMultipleChoiceField):
+    """The page's components as checkboxes, internal ones marked (their names never reach the public)."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, obj: Component) -> str:
+        name = f"{obj.group.name} / {obj.name}" if obj.group_id else obj.name
+        return (
+            name if obj.is_public and (obj.group_id is None or obj.group.is_public) else f"{name} (internal)"
+        )
+
+
+def page_components(page: Page):
+    return Component.objects.for_page(page).select_related("group").order_by("position", "id")
+
+
+LOCAL_DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+WEEKDAY_CHOICES = [(i, name) for i, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])]
+RECURRENCE_CHOICES = [
+    ("", "Once"),
+    ("weekly", "Every week"),
+    ("monthly_day", "Every month, on the same day of the month"),
+    ("monthly_weekday", "Every month, on the same weekday (e.g. the first Sunday)"),
+]
+MONTH_WEEK_CHOICES = [
+    ("", "As the first window"),
+    (1, "First"),
+    (2, "Second"),
+    (3, "Third"),
+    (4, "Fourth"),
+    (-1, "Last"),
+]
+
+
+class MaintenanceSettingsMixin(forms.Form):
+    reminders = forms.CharField(
+        label="Remind subscribers before the start",
+        required=False,
+        initial="60",
+        help_text="Minutes before the start, separated by commas (60, 15). Empty: no reminders.",
+    )
+    auto_start = forms.BooleanField(
+        label="Start automatically: components go under maintenance", required=False, initial=True
+    )
+    auto_complete = forms.BooleanField(
+        label="Complete automatically: components return to their status before", required=False, initial=True
+    )
+    notify_at_start = forms.BooleanField(
+        label="Notify subscribers when it starts", required=False, initial=True
+    )
+    notify_at_end = forms.BooleanField(
+        label="Notify subscribers when it completes", required=False, initial=True
+    )
+
+    def clean_reminders(self) -> list[int]:
+        return parse_reminders(self.cleaned_data.get("reminders") or "")
+
+    CHECKBOXES = ("deliver_notifications", "auto_start", "auto_complete", "notify_at_start", "notify_at_end")
+
+    def checkboxes(self):
+        return [self[name] for name in self.CHECKBOXES if name in self.fields]
+
+
+class MaintenanceForm(MaintenanceSettingsMixin):
+    """Schedule a maintenance, once or recurring; times are in the page's zone (the console's current one)."""
+
+    name = forms.CharField(label="Title", max_length=200)
+    scheduled_for = forms.DateTimeField(label="Starts", widget=LOCAL_DATETIME)
+    scheduled_until = forms.DateTimeField(label="Ends", widget=LOCAL_DATETIME)
+    components = ComponentsChoiceField(
+        queryset=Component.objects.none(), required=False, label="Affected components"
+    )
+    body = forms.CharField(
+        label="Message",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text="Markdown. Empty: “The scheduled maintenance has been planned.”",
+    )
+    deliver_notifications = forms.BooleanField(label="Notify subscribers now", required=False, initial=True)
+    recurrence = forms.ChoiceField(label="Repeat", choices=RECURRENCE_CHOICES, required=False)
+    interval = forms.IntegerField(
+        label="Every",
+        min_value=1,
+        max_value=12,
+        initial=1,
+        required=False,
+        help_text="Weeks or months between windows.",
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        label="On",
+        choices=WEEKDAY_CHOICES,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Weekly: the days of the week (default: the first window's).",
+    )
+    month_week = forms.TypedChoiceField(
+        label="Which one",
+        choices=MONTH_WEEK_CHOICES,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text="Monthly on a weekday: the first, second... or last of the month.",
+    )
+    until = forms.DateField(
+        label="Repeat until",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: until stopped.",
+    )
+
+    def __init__(self, *args, page: Page, now=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.page = page
+        self.now = now
+        self.fields["components"].queryset = page_components(page)
+
+    def clean(self):
+        from django.utils import timezone
+
+        data = super().clean()
+        start, end = data.get("scheduled_for"), data.get("scheduled_until")
+        if start and end and end <= start:
+            self.add_error("scheduled_until", "The window must end after it starts.")
+        if start and start <= (self.now or timezone.now()):
+            self.add_error("scheduled_for", "A new maintenance must start in the future.")
+        recurrence = data.get("recurrence")
+        if recurrence == "weekly" and start and not data.get("weekdays"):
+            data["weekdays"] = [start.astimezone(self.page.tz).weekday()]
+        if recurrence == "monthly_day" and start and start.astimezone(self.page.tz).day > 28:
+            self.add_error(
+                "recurrence", "Monthly on a day of the month works for days 1 to 28; choose a weekday."
+            )
+        if recurrence == "monthly_weekday" and start and data.get("month_week") is None:
+            day = start.astimezone(self.page.tz).day
+            data["month_week"] = -1 if day > 28 else (day - 1) // 7 + 1
+        return data
+
+
+class MaintenanceEditForm(MaintenanceSettingsMixin):
+    name = forms.CharField(label="Title", max_length=200)
+    components = ComponentsChoiceField(
+        queryset=Component.objects.none(),
+        required=False,
+        label="Affected components",
+        help_text="Changing them after an approval asks for approval again.",
+    )
+
+    def __init__(self, *args, incident: Incident, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["components"].queryset = page_components(incident.page)
+        if not self.is_bound:
+            self.initial.update(
+                name=incident.name,
+                components=[c.pk for c in incident.components.all()],
+                reminders=", ".join(str(m) for m in incident.reminders),
+                auto_start=incident.auto_start,
+                auto_complete=incident.auto_complete,
+                notify_at_start=incident.notify_at_start,
+                notify_at_end=incident.notify_at_end,
+            )
+
+
+class RescheduleForm(forms.Form):
+    scheduled_for = forms.DateTimeField(label="New start", widget=LOCAL_DATETIME)
+    scheduled_until = forms.DateTimeField(label="New end", widget=LOCAL_DATETIME)
+    body = forms.CharField(label="Message", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    deliver_notifications = forms.BooleanField(label="Notify subscribers", required=False, initial=True)
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("scheduled_for"), data.get("scheduled_until")
+        if start and end and end <= start:
+            self.add_error("scheduled_until", "The window must end after it starts.")
+        return data
+
+
+class ExtendForm(forms.Form):
+    scheduled_until = forms.DateTimeField(label="New end", widget=LOCAL_DATETIME)
+    body = forms.CharField(label="Message", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    deliver_notifications = forms.BooleanField(label="Notify subscribers", required=False, initial=True)
+
+
+class MaintenanceStepForm(forms.Form):
+    """Start, complete or cancel by hand, with an optional message."""
+
+    body = forms.CharField(label="Message", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    deliver_notifications = forms.BooleanField(label="Notify subscribers", required=False, initial=True)
+
+
+class MaintenanceUpdateForm(forms.Form):
+    """A free update on a maintenance's timeline; its transitions are the start and complete buttons."""
+
+    status = forms.ChoiceField(choices=[])
+    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 3}))
+    deliver_notifications = forms.BooleanField(label="Notify subscribers", required=False, initial=True)
+
+    def __init__(self, *args, incident: Incident, **kwargs):
+        from incidents.models import MaintenanceStatus
+
+        super().__init__(*args, **kwargs)
+        allowed = [incident.status]
+        if incident.status == MaintenanceStatus.IN_PROGRESS:
+            allowed.append(MaintenanceStatus.VERIFYING)
+        elif incident.status == MaintenanceStatus.VERIFYING:
+            allowed.append(MaintenanceStatus.IN_PROGRESS)
+        labels = dict(MaintenanceStatus.choices)
+        self.fields["status"].choices = [(s, labels[s]) for s in allowed]
+        self.fields["status"].initial = incident.status
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    comment = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the audit log. Required to reject.",
+    )
+
+
+class ChangeRecordForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What changes, how, and how to undo it.",
+    )
+    components = ComponentsChoiceField(
+        queryset=Component.objects.none(), required=False, label="Components it touches"
+    )
+    submit = forms.BooleanField(label="Ask for approval now", required=False, initial=True)
+
+    def __init__(self, *args, page: Page, change=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["components"].queryset = page_components(page)
+        if change is not None:
+            del self.fields["submit"]
+            if not self.is_bound:
+                self.initial.update(
+                    title=change.title,
+                    description=change.description,
+                    components=[c.pk for c in change.components.all()],
+                )

@@ -4,6 +4,7 @@ render costs the same number of queries whatever the length of history."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ from statuspage.models import Page
 
 
 def _with_timeline(qs: QuerySet[Incident]) -> QuerySet[Incident]:
-    changes = ComponentStatusChange.objects.select_related("component").order_by("component__position")
+    changes = ComponentStatusChange.objects.select_related("component__group").order_by("component__position")
     return qs.select_related("postmortem").prefetch_related(
         Prefetch(
             "updates",
@@ -39,22 +40,32 @@ def open_incidents(page: Page) -> list[Incident]:
 
 def active_maintenances(page: Page) -> list[Incident]:
     return list(
-        _with_timeline(Incident.objects.for_page(page).active_maintenances().order_by("scheduled_for"))
+        _with_timeline(
+            Incident.objects.for_page(page).public().active_maintenances().order_by("scheduled_for")
+        )
     )
 
 
 def upcoming_maintenances(page: Page, *, limit: int = 10) -> list[Incident]:
-    return list(_with_timeline(Incident.objects.for_page(page).upcoming().order_by("scheduled_for"))[:limit])
+    """Published maintenances not started yet (none held back by the change review, none cancelled)."""
+    return list(
+        _with_timeline(Incident.objects.for_page(page).public().upcoming().order_by("scheduled_for"))[:limit]
+    )
 
 
 def incident_detail(page: Page, code: str) -> Incident | None:
-    return _with_timeline(Incident.objects.for_page(page).filter(code=code)).first()
+    """An incident's public page: never a maintenance that was not published; a cancelled one keeps its
+    page (its last update says it was cancelled) though it left every list."""
+    qs = Incident.objects.for_page(page).exclude(kind=Kind.MAINTENANCE, published_at__isnull=True)
+    return _with_timeline(qs.filter(code=code)).first()
 
 
 def recent_incidents(page: Page, *, since: datetime, until: datetime | None = None) -> list[Incident]:
     """Incidents and finished maintenances that started in [since, until), newest first."""
-    qs = Incident.objects.for_page(page).filter(
-        Q(kind=Kind.INCIDENT) | Q(kind=Kind.MAINTENANCE, status="completed"), started_at__gte=since
+    qs = (
+        Incident.objects.for_page(page)
+        .public()
+        .filter(Q(kind=Kind.INCIDENT) | Q(kind=Kind.MAINTENANCE, status="completed"), started_at__gte=since)
     )
     if until is not None:
         qs = qs.filter(started_at__lt=until)
@@ -92,10 +103,14 @@ def history_months(page: Page, *, months: list[tuple[int, int]], tz: ZoneInfo) -
     start = datetime(first_year, first_month, 1, tzinfo=tz)
     end = datetime(last_year + (last_month // 12), last_month % 12 + 1, 1, tzinfo=tz)
     result: dict[tuple[int, int], list] = {m: [] for m in months}
-    qs = Incident.objects.for_page(page).filter(
-        Q(kind=Kind.INCIDENT) | Q(kind=Kind.MAINTENANCE, status="completed"),
-        started_at__gte=start,
-        started_at__lt=end,
+    qs = (
+        Incident.objects.for_page(page)
+        .public()
+        .filter(
+            Q(kind=Kind.INCIDENT) | Q(kind=Kind.MAINTENANCE, status="completed"),
+            started_at__gte=start,
+            started_at__lt=end,
+        )
     )
     for incident in _with_timeline(qs.order_by("-started_at", "-id")):
         local = incident.started_at.astimezone(tz)
@@ -106,13 +121,110 @@ def history_months(page: Page, *, months: list[tuple[int, int]], tz: ZoneInfo) -
 
 
 def latest_feed_incidents(page: Page, *, limit: int = 25) -> list[Incident]:
-    return list(_with_timeline(Incident.objects.for_page(page).order_by("-updated_at", "-id"))[:limit])
+    return list(
+        _with_timeline(Incident.objects.for_page(page).public().order_by("-updated_at", "-id"))[:limit]
+    )
 
 
 def most_recent(page: Page, *, kind: str, limit: int = 50) -> list[Incident]:
     """The `limit` most recent incidents or maintenances, as Statuspage's list documents cap them."""
     return list(
-        _with_timeline(Incident.objects.for_page(page).filter(kind=kind).order_by("-created_at", "-id"))[
-            :limit
-        ]
+        _with_timeline(
+            Incident.objects.for_page(page).public().filter(kind=kind).order_by("-created_at", "-id")
+        )[:limit]
     )
+
+
+# --- Maintenance in the console, the calendar feeds, and change review ---------------------------------
+
+CALENDAR_PAST = timedelta(days=90)
+CALENDAR_LIMIT = 500
+
+
+def calendar_maintenances(page: Page, *, now: datetime, component: Component | None = None) -> list[Incident]:
+    """What a page's (or one public component's) iCalendar feed lists: published maintenances that end
+    after 90 days ago, cancelled ones included (calendars must see them cancelled), with their public
+    components and latest update."""
+    qs = (
+        Incident.objects.for_page(page)
+        .maintenances()
+        .filter(published_at__isnull=False, scheduled_until__gte=now - CALENDAR_PAST)
+    )
+    if component is not None:
+        qs = qs.filter(components=component)
+    return list(_with_timeline(qs.order_by("scheduled_for", "id"))[:CALENDAR_LIMIT])
+
+
+def maintenance_overview(page: Page, *, now: datetime, past: int = 30) -> dict[str, list[Incident]]:
+    """The console's maintenance list: in progress, upcoming (with those held back by the review and
+    cancelled ones still ahead), and the `past` most recent finished or cancelled ones."""
+    base = (
+        Incident.objects.for_page(page)
+        .maintenances()
+        .select_related("series", "created_by")
+        .prefetch_related("components")
+    )
+    return {
+        "active": list(base.active_maintenances().order_by("scheduled_for")),
+        "upcoming": list(base.upcoming().order_by("scheduled_for", "id")),
+        "past": list(
+            base.filter(Q(status="completed") | Q(cancelled_at__isnull=False)).order_by(
+                "-scheduled_for", "-id"
+            )[:past]
+        ),
+    }
+
+
+def maintenance_detail(page: Page, code: str) -> Incident | None:
+    return (
+        Incident.objects.for_page(page)
+        .maintenances()
+        .filter(code=code)
+        .select_related("page", "series", "created_by", "reviewed_by", "commander")
+        .prefetch_related(
+            Prefetch(
+                "components", queryset=Component.objects.select_related("group").order_by("position", "id")
+            )
+        )
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class ImpactItem:
+    """One component a change may affect: one it touches (depth 0), or a dependent of those (depth >= 1,
+    reached `via` the listed components, `kind` "hard" when every dependency on that path is hard)."""
+
+    component: Component
+    depth: int
+    via: tuple[Component, ...]
+    kind: str
+    public: bool
+
+    @property
+    def internal(self) -> bool:
+        return not self.public
+
+
+def potential_impact(page: Page, components) -> list[ImpactItem]:
+    """The potential impact of a change to `components`: the components themselves, then every component
+    that depends on them, directly or through others, public and internal, each marked
+    (components.dependencies.blast_radius). A fixed number of queries."""
+    from components import dependencies
+
+    components = list(components)
+    if not components:
+        return []
+    public = set(Component.objects.for_page(page).public().values_list("pk", flat=True))
+    items = [ImpactItem(c, 0, (), "", c.pk in public) for c in components]
+    for affected in dependencies.blast_radius(page, components):
+        items.append(
+            ImpactItem(
+                affected.component,
+                affected.depth,
+                tuple(affected.via),
+                affected.kind,
+                affected.component.pk in public,
+            )
+        )
+    return items

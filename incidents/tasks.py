@@ -26,6 +26,15 @@ def check_cadence_task() -> dict:
     return {"recorded": len(recorded), "sent": sent}
 
 
+@shared_task(name="incidents.tasks.run_maintenance_clock")
+def run_maintenance_clock_task() -> dict:
+    """Expand recurring windows, publish, remind, start and complete maintenances that are due. Idempotent:
+    safe to run twice, concurrently, or late (a beat that was down catches up; nothing is done twice)."""
+    from incidents import scheduler
+
+    return scheduler.sweep().as_dict()
+
+
 @shared_task(
     name="incidents.tasks.send_handover_email",
     autoretry_for=(OSError,),

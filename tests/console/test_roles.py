@@ -35,6 +35,11 @@ POLICY = {
     "incident_handover": "commander",
     "postmortem": "commander",
     "component_status": "commander",
+    "component": "viewer",
+    "dependencies": "viewer",
+    "proposals_apply": "commander",
+    "dependency_add": "commander",
+    "dependency_remove": "commander",
     "template_new": "commander",
     "template_edit": "commander",
     "notifications": "viewer",
@@ -49,6 +54,19 @@ POLICY = {
     "settings": "owner",
     "api_keys": "owner",
     "api_key_revoke": "owner",
+    "maintenance": "viewer",
+    "maintenance_detail": "viewer",
+    "maintenance_series": "viewer",
+    "changes": "viewer",
+    "change_detail": "viewer",
+    "maintenance_new": "commander",
+    "maintenance_action": "commander",
+    "maintenance_series_stop": "commander",
+    "change_new": "commander",
+    "change_action": "commander",
+    "maintenance_review": "owner",
+    "maintenance_series_review": "owner",
+    "change_review": "owner",
 }
 
 
@@ -79,6 +97,9 @@ def urls(page, other_page, team, incident, template, api, make_component):
 
     our_key, _ = create_api_key(actor=SYSTEM, page=page, name="ours", role="viewer")
     their_key, _ = create_api_key(actor=SYSTEM, page=other_page, name="theirs", role="viewer")
+    from tests.console.maintenance_objects import maintenance_objects
+
+    our_planned, their_planned = maintenance_objects(page), maintenance_objects(other_page)
     ours = {
         "code": incident.code,
         "update_code": incident.updates.first().code,
@@ -88,6 +109,7 @@ def urls(page, other_page, team, incident, template, api, make_component):
         "subscriber_code": subscriber.code,
         "event_code": OutboxEvent.objects.filter(page=page).first().code,
         "key_id": our_key.pk,
+        **our_planned,
     }
     theirs = {
         "code": foreign_incident.code,
@@ -98,6 +120,7 @@ def urls(page, other_page, team, incident, template, api, make_component):
         "subscriber_code": foreign_subscriber.code,
         "event_code": OutboxEvent.objects.filter(page=other_page).first().code,
         "key_id": their_key.pk,
+        **their_planned,
     }
     rows = []
     for pattern in console_urls.page:

@@ -3,6 +3,10 @@
 Each command runs in one transaction: it validates, writes the timeline row and the incident's current
 state together (the state copies the latest update), sets the statuses of the components the update names,
 writes the audit row and, when subscribers must hear of it, the outbox row; publishing follows on commit.
+
+The package keeps one namespace: the commands on scheduled maintenance (incidents.services.maintenance) and
+on change review (incidents.services.changes) are imported at the bottom, so every caller writes
+`incidents.services.<command>`.
 """
 
 from __future__ import annotations
@@ -139,6 +143,8 @@ def post_update(
     errors = {}
     if status not in allowed:
         errors["status"] = f"Choose one of: {', '.join(allowed)}."
+    elif incident.is_maintenance and incident.cancelled_at is not None:
+        errors["status"] = "This maintenance was cancelled."
     _check_components(incident.page, components, errors)
     if errors:
         raise ValidationError(errors)
@@ -174,71 +180,6 @@ def post_update(
         _notify(incident, update, _event_type(incident, status))
         schedule_publish(incident.page)
     return update
-
-
-def schedule_maintenance(
-    *,
-    actor: Actor,
-    page: Page,
-    name: str,
-    scheduled_for: datetime,
-    scheduled_until: datetime,
-    body: str = "",
-    components: list[Component] | tuple[Component, ...] = (),
-    deliver_notifications: bool = True,
-    at: datetime | None = None,
-) -> Incident:
-    """Schedule a maintenance window with its first update. One transaction; not idempotent."""
-    at = at or timezone.now()
-    errors = {}
-    if not name.strip():
-        errors["name"] = "Give the maintenance a title."
-    if scheduled_until <= scheduled_for:
-        errors["scheduled_until"] = "The window must end after it starts."
-    _check_components(page, {c: c.status for c in components}, errors)
-    if errors:
-        raise ValidationError(errors)
-    with transaction.atomic():
-        incident = Incident(
-            page=page,
-            kind=Kind.MAINTENANCE,
-            name=name.strip(),
-            status=MaintenanceStatus.SCHEDULED,
-            impact=Impact.MAINTENANCE,
-            commander=actor.user,
-            scheduled_for=scheduled_for,
-            scheduled_until=scheduled_until,
-            started_at=scheduled_for,
-            created_at=at,
-            updated_at=at,
-        )
-        incident.full_clean()
-        incident.save()
-        incident.components.set(components)
-        update = IncidentUpdate.objects.create(
-            incident=incident,
-            status=MaintenanceStatus.SCHEDULED,
-            body=body.strip() or DEFAULT_BODIES[MaintenanceStatus.SCHEDULED],
-            author=actor.user,
-            deliver_notifications=deliver_notifications,
-            created_at=at,
-            display_at=at,
-            updated_at=at,
-        )
-        record_audit(
-            page=page,
-            actor=actor,
-            action="maintenance.scheduled",
-            obj=incident,
-            after={
-                "name": incident.name,
-                "scheduled_for": scheduled_for.isoformat(),
-                "scheduled_until": scheduled_until.isoformat(),
-            },
-        )
-        _notify(incident, update, EventType.MAINTENANCE_SCHEDULED)
-        schedule_publish(page)
-    return incident
 
 
 def save_postmortem(*, actor: Actor, incident: Incident, body: str) -> Postmortem:
@@ -601,3 +542,64 @@ def set_status_for_incident(
         incident.save(update_fields=["impact", "updated_at"])
         schedule_publish(incident.page)
     return incident
+
+
+# The rest of the package's commands, in the same namespace (see the module docstring). Imported last:
+# those modules use the helpers above.
+from incidents.services.changes import (  # noqa: E402
+    approve_change,
+    complete_change_record,
+    create_change_record,
+    reject_change,
+    submit_change_record,
+    update_change_record,
+)
+from incidents.services.maintenance import (  # noqa: E402
+    cancel_maintenance,
+    complete_maintenance,
+    create_maintenance_series,
+    edit_maintenance,
+    extend_maintenance,
+    generate_occurrences,
+    publish_maintenance,
+    remind_maintenance,
+    reschedule_maintenance,
+    schedule_maintenance,
+    start_maintenance,
+    stop_maintenance_series,
+)
+
+__all__ = [
+    "approve_change",
+    "cancel_maintenance",
+    "change_commander",
+    "complete_change_record",
+    "complete_maintenance",
+    "create_change_record",
+    "create_incident",
+    "create_maintenance_series",
+    "delete_incident",
+    "delete_postmortem",
+    "delete_template",
+    "edit_maintenance",
+    "edit_update",
+    "extend_maintenance",
+    "generate_occurrences",
+    "post_update",
+    "publish_maintenance",
+    "publish_postmortem",
+    "reject_change",
+    "remind_maintenance",
+    "render_template_text",
+    "reschedule_maintenance",
+    "save_postmortem",
+    "save_template",
+    "schedule_maintenance",
+    "set_status_for_incident",
+    "start_maintenance",
+    "stop_maintenance_series",
+    "submit_change_record",
+    "unpublish_postmortem",
+    "update_change_record",
+    "update_incident",
+]
