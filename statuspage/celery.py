@@ -26,6 +26,8 @@ app.conf.update(
         "refresh-stale-snapshots": {"task": "statuspage.tasks.refresh_stale_snapshots", "schedule": 60.0},
         # The update cadence: reminders before an update is due, escalations when it is overdue.
         "check-cadence": {"task": "incidents.tasks.check_cadence", "schedule": 30.0},
+        # Maintenance: recurring windows expanded ahead, reminders, automatic start and completion.
+        "run-maintenance-clock": {"task": "incidents.tasks.run_maintenance_clock", "schedule": 30.0},
         # Deliveries: resume those a dead worker left behind, retry those due, fan out missed events.
         "resume-deliveries": {"task": "subscribers.tasks.resume_deliveries", "schedule": 30.0},
     },

@@ -69,8 +69,21 @@ page = [
     path("incidents/<str:code>/commander/", incident_views.incident_handover, name="incident_handover"),
     path("incidents/<str:code>/postmortem/", incident_views.postmortem, name="postmortem"),
     path("components/", component_views.component_list, name="components"),
+    path("components/dependencies/", component_views.dependency_graph, name="dependencies"),
+    path("components/<str:component_code>/", component_views.component_detail, name="component"),
     path(
         "components/<str:component_code>/status/", component_views.component_status, name="component_status"
+    ),
+    path(
+        "components/<str:component_code>/proposals/", component_views.proposals_apply, name="proposals_apply"
+    ),
+    path(
+        "components/<str:component_code>/dependencies/", component_views.dependency_add, name="dependency_add"
+    ),
+    path(
+        "components/<str:component_code>/dependencies/remove/",
+        component_views.dependency_remove,
+        name="dependency_remove",
     ),
     path("templates/", incident_views.templates_list, name="templates"),
     path("templates/new/", incident_views.template_edit, name="template_new"),
@@ -93,6 +106,35 @@ page = [
     path("settings/api-keys/<int:key_id>/revoke/", console_views.api_key_revoke, name="api_key_revoke"),
     path("audit/", console_views.audit_log, name="audit"),
     path("reports/cadence/", incident_views.cadence_report, name="cadence_report"),
+    path("maintenance/", incident_views.maintenance_list, name="maintenance"),
+    path("maintenance/new/", incident_views.maintenance_new, name="maintenance_new"),
+    path("maintenance/series/<str:series_code>/", incident_views.series_detail, name="maintenance_series"),
+    path(
+        "maintenance/series/<str:series_code>/stop/",
+        incident_views.series_stop,
+        name="maintenance_series_stop",
+    ),
+    path(
+        "maintenance/series/<str:series_code>/review/",
+        incident_views.series_review,
+        name="maintenance_series_review",
+    ),
+    path("maintenance/<str:maintenance_code>/", incident_views.maintenance_detail, name="maintenance_detail"),
+    path(
+        "maintenance/<str:maintenance_code>/review/",
+        incident_views.maintenance_review,
+        name="maintenance_review",
+    ),
+    path(
+        "maintenance/<str:maintenance_code>/<str:action>/",
+        incident_views.maintenance_action,
+        name="maintenance_action",
+    ),
+    path("changes/", incident_views.change_list, name="changes"),
+    path("changes/new/", incident_views.change_new, name="change_new"),
+    path("changes/<str:change_code>/", incident_views.change_detail, name="change_detail"),
+    path("changes/<str:change_code>/review/", incident_views.change_review, name="change_review"),
+    path("changes/<str:change_code>/<str:action>/", incident_views.change_action, name="change_action"),
     path("preview/", console_views.preview, name="preview"),
 ]
 

@@ -113,6 +113,8 @@ class PageSettingsForm(forms.ModelForm):
             "show_next_update",
             "escalation_webhook_url",
             "incidents_raise_indicator",
+            "propagate_dependencies",
+            "require_change_approval",
         ]
 
 

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from incidents import views as incident_views
 from statuspage import views
 from subscribers import api_public as subscriber_api
 from subscribers import views as subscriber_views
@@ -15,6 +16,12 @@ urlpatterns = [
     path("incidents/<str:code>", views.public_incident, name="incident"),
     path("badge.svg", views.public_badge, name="badge"),
     path("components/<str:code>/badge.svg", views.public_component_badge, name="component-badge"),
+    path("maintenance.ics", incident_views.public_calendar, name="maintenance-ics"),
+    path(
+        "components/<str:code>/maintenance.ics",
+        incident_views.public_calendar,
+        name="component-maintenance-ics",
+    ),
     path("embed/script.js", views.public_embed_script, name="embed-script"),
     path("subscribe", subscriber_views.subscribe_view, name="subscribe"),
     path("subscriptions/confirm/<str:token>", subscriber_views.confirm_view, name="subscription-confirm"),

@@ -88,7 +88,7 @@ def _common(page: Page, now: datetime, version: int, root: str) -> dict:
 def _affected(incident: Incident) -> list[tuple[str | None, list[str]]]:
     """'This incident affected: Group (A, B), C': public components only, grouped."""
     out: list[tuple[str | None, list[str]]] = []
-    visible = [c for c in incident.components.all() if c.is_public and (c.group is None or c.group.is_public)]
+    visible = [c for c in incident.components.all() if c.is_shown]
     visible.sort(key=lambda c: ((c.group.position, c.group_id) if c.group else (c.position, 0), c.position))
     for group, items in groupby(visible, key=lambda c: c.group):
         out.append((group.name if group else None, [c.name for c in items]))
@@ -103,7 +103,7 @@ def _decorate(incidents: list[Incident]) -> list[Incident]:
         postmortem = getattr(incident, "postmortem", None) if hasattr(incident, "postmortem") else None
         incident.published_postmortem = postmortem if postmortem and postmortem.is_published else None
         for update in incident.timeline:
-            update.public_changes = [ch for ch in update.component_changes.all() if ch.component.is_public]
+            update.public_changes = [ch for ch in update.component_changes.all() if ch.component.is_shown]
     return incidents
 
 
@@ -122,7 +122,7 @@ def index_context(page: Page, *, now: datetime, version: int) -> dict:
         c.uptime = uptimes.get(c.pk)
     statuses = [c.status for c in components]
     return _common(page, now, version, root="") | {
-        "status": page_status(statuses, open_incidents, raise_for_incidents=True),
+        "status": page_status(statuses, open_incidents, raise_for_incidents=page.incidents_raise_indicator),
         "open_incidents": open_incidents,
         "active_maintenances": _decorate(incident_selectors.active_maintenances(page)),
         "upcoming_maintenances": _decorate(incident_selectors.upcoming_maintenances(page)),

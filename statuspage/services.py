@@ -92,6 +92,8 @@ PAGE_FIELDS = (
     "incidents_raise_indicator",
     "show_next_update",
     "escalation_webhook_url",
+    "propagate_dependencies",
+    "require_change_approval",
 )
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from components import selectors as component_selectors
 from components.models import ComponentStatus
 from incidents.models import Incident
+from incidents.serializers import statuspage_incident
 from statuspage import serializers
 from statuspage.publishing import page_status
 from subscribers import links
@@ -73,7 +74,8 @@ class EventContent:
                     "incident": incident,
                     "update": self.update,
                     "postmortem": getattr(incident, "published_postmortem", None) if incident else None,
-                    "components": list(incident.components.all()) if incident else [],
+                    # Public components only: internal ones (a cache, a queue) are never named to subscribers.
+                    "components": list(incident.components.public()) if incident else [],
                     "incident_url": f"{page.public_url}incidents/{incident.code}"
                     if incident
                     else page.public_url,
@@ -152,18 +154,13 @@ class EventContent:
                     "component_id": component.code,
                 }
             elif self.incident is not None:
-                incident = serializers.incident_v2(self.incident, page)
+                incident = statuspage_incident(self.incident)
+                for update in incident["incident_updates"]:
+                    update["wants_twitter_update"] = False
+                    update["twitter_updated_at"] = None
                 if self.update is not None:
                     # The update that triggered the webhook comes first, as Statuspage sends it.
-                    updates = incident["incident_updates"]
-                    updates.sort(key=lambda u: u["id"] != self.update.code)
-                incident["backfilled"] = self.incident.backfilled
-                incident["impact_override"] = self.incident.impact_override or None
-                postmortem = getattr(self.incident, "published_postmortem", None)
-                incident["postmortem_body"] = postmortem.body if postmortem else None
-                incident["postmortem_published_at"] = (
-                    serializers.timestamp(postmortem.published_at, tz) if postmortem else None
-                )
+                    incident["incident_updates"].sort(key=lambda u: u["id"] != self.update.code)
                 doc["incident"] = incident
             self._webhook["statuspage"] = doc
         return self._webhook["statuspage"]

@@ -52,7 +52,7 @@ def recipients(event: OutboxEvent):
     qs = Subscriber.objects.for_page(event.page).active()
     if event.type == EventType.COMPONENT_UPDATED:
         qs = qs.filter(kind=SubscriberKind.WEBHOOK)
-        if event.component is not None and not event.component.is_public:
+        if event.component is not None and not event.component.is_shown:
             return qs.none()
     through = Subscriber.components.through
     chosen = through.objects.filter(subscriber_id=OuterRef("pk"))

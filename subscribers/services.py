@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from components.models import Component
-from statuspage.models import Page
+from statuspage.models import AuditEvent, Page
 from statuspage.services import Actor, record_audit
 from subscribers.models import (
     EventType,
@@ -241,6 +243,119 @@ def reactivate(*, subscriber: Subscriber, actor: Actor) -> Subscriber:
             before={"state": SubscriberState.QUARANTINED},
             after={"state": SubscriberState.ACTIVE},
         )
+    subscriber.refresh_from_db()
+    return subscriber
+
+
+# --- Bulk commands (the API's /subscribers/unsubscribe, /reactivate and /resend_confirmation) ---------------
+
+# However often a team member asks, an address gets a confirmation email at most this often.
+RESEND_CONFIRMATION_AFTER = timedelta(minutes=10)
+_BATCH = 500
+
+
+def _locked_rows(subscribers: QuerySet[Subscriber], page: Page) -> list[tuple[int, str, str]]:
+    """(pk, code, state) of the page's subscribers in `subscribers`, locked until the transaction ends."""
+    return list(
+        subscribers.filter(page=page).select_for_update().order_by("id").values_list("pk", "code", "state")
+    )
+
+
+def _update_each(rows: list[tuple[int, str, str]], **values) -> None:
+    pks = [pk for pk, _, _ in rows]
+    for start in range(0, len(pks), _BATCH):  # SQLite caps the parameters of one statement
+        Subscriber.objects.filter(pk__in=pks[start : start + _BATCH]).update(**values)
+
+
+def _audit_each(*, page: Page, actor: Actor, action: str, rows: list[tuple[int, str, str]], after: dict):
+    """One audit row per subscriber, as record_audit writes it, inserted in batches: a bulk command over
+    every subscriber of a large page must not make one INSERT per row."""
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                page=page,
+                actor=actor.user,
+                actor_label=actor.label,
+                action=action,
+                object_type="subscriber",
+                object_id=code,
+                before={"state": state},
+                after=after,
+            )
+            for _, code, state in rows
+        ],
+        batch_size=_BATCH,
+    )
+
+
+def unsubscribe_many(*, page: Page, subscribers: QuerySet[Subscriber], actor: Actor) -> int:
+    """Unsubscribe the page's subscribers in `subscribers` that have not left yet: one transaction, each
+    audited; deliveries not yet sent are cancelled at send time. Returns how many changed (idempotent)."""
+    with transaction.atomic():
+        rows = _locked_rows(subscribers.exclude(state=SubscriberState.UNSUBSCRIBED), page)
+        _update_each(rows, state=SubscriberState.UNSUBSCRIBED, unsubscribed_at=timezone.now())
+        _audit_each(
+            page=page,
+            actor=actor,
+            action="subscriber.unsubscribed",
+            rows=rows,
+            after={"state": SubscriberState.UNSUBSCRIBED},
+        )
+    return len(rows)
+
+
+def reactivate_many(*, page: Page, subscribers: QuerySet[Subscriber], actor: Actor) -> int:
+    """Put the page's quarantined subscribers in `subscribers` back to work (others are left alone): one
+    transaction, each audited. Returns how many changed (idempotent)."""
+    with transaction.atomic():
+        rows = _locked_rows(subscribers.filter(state=SubscriberState.QUARANTINED), page)
+        _update_each(rows, state=SubscriberState.ACTIVE, quarantined_at=None, failures=0, last_error="")
+        _audit_each(
+            page=page,
+            actor=actor,
+            action="subscriber.reactivated",
+            rows=rows,
+            after={"state": SubscriberState.ACTIVE},
+        )
+    return len(rows)
+
+
+def resend_confirmations(
+    *, page: Page, subscribers: QuerySet[Subscriber], actor: Actor, now: datetime | None = None
+) -> int:
+    """Email the opt-in link again to the page's unconfirmed email subscribers in `subscribers`, except
+    those sent one less than RESEND_CONFIRMATION_AFTER ago. One transaction, each audited; the emails leave
+    after commit. Returns how many were asked."""
+    from subscribers.tasks import send_confirmation_task
+
+    now = now or timezone.now()
+    eligible = subscribers.filter(kind=SubscriberKind.EMAIL, state=SubscriberState.UNCONFIRMED).filter(
+        Q(confirmation_sent_at__isnull=True) | Q(confirmation_sent_at__lte=now - RESEND_CONFIRMATION_AFTER)
+    )
+    with transaction.atomic():
+        rows = _locked_rows(eligible, page)
+        # Stamped now, not when the mail leaves: a second request before the worker runs asks nobody twice.
+        _update_each(rows, confirmation_sent_at=now)
+        _audit_each(page=page, actor=actor, action="subscriber.confirmation_resent", rows=rows, after={})
+        for pk, _, _ in rows:
+            send_confirmation_task.delay_on_commit(pk)
+    return len(rows)
+
+
+def resend_confirmation(*, subscriber: Subscriber, actor: Actor, now: datetime | None = None) -> Subscriber:
+    """One subscriber's opt-in link again; a field error says why when it cannot be sent."""
+    now = now or timezone.now()
+    if subscriber.kind != SubscriberKind.EMAIL:
+        raise ValidationError("A webhook needs no confirmation.")
+    if subscriber.state != SubscriberState.UNCONFIRMED:
+        raise ValidationError(f"This subscriber is {subscriber.state}: only an unconfirmed address confirms.")
+    sent = subscriber.confirmation_sent_at
+    if sent is not None and sent > now - RESEND_CONFIRMATION_AFTER:
+        minutes = int(RESEND_CONFIRMATION_AFTER.total_seconds() // 60)
+        raise ValidationError(f"A confirmation was sent less than {minutes} minutes ago.")
+    resend_confirmations(
+        page=subscriber.page, subscribers=Subscriber.objects.filter(pk=subscriber.pk), actor=actor, now=now
+    )
     subscriber.refresh_from_db()
     return subscriber
 

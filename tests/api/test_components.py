@@ -128,3 +128,66 @@ def test_pagination_caps_at_100_and_pages_are_1_based(page, client_for, make_com
     assert [c["name"] for c in second] == ["C100", "C101", "C102", "C103", "C104"]
     assert [c["name"] for c in client.get(f"{base}?limit=2&page=3").json()] == ["C004", "C005"]
     assert client.get(f"{base}?page=abc").status_code == 400
+    # Far past the end is empty, not a database error (schemathesis asked for page 1282557623863792384).
+    assert client.get(f"{base}?page=1282557623863792384").json() == []
+    assert client.get(f"{base}?page=1000001&per_page=100").json() == []
+
+
+def test_uptime_of_a_component_and_a_group_as_statuspage_reports_it(
+    page, client_for, make_component, make_group
+):
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    from components.services import set_component_status
+    from incidents.services import create_incident, post_update
+    from statuspage.services import SYSTEM
+
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the page's zone is America/Los_Angeles
+    with time_machine.travel(start, tick=False) as clock:
+        regions = make_group(page, "Regions")
+        eu = make_component(page, "EU", group=regions)
+        us = make_component(page, "US", group=regions)
+        clock.shift(timedelta(days=2))
+        incident = create_incident(
+            actor=SYSTEM, page=page, name="EU down", body="x", components={eu: "major_outage"}
+        )
+        clock.shift(timedelta(hours=1))
+        post_update(
+            actor=SYSTEM, incident=incident, status="identified", body="y", components={eu: "partial_outage"}
+        )
+        clock.shift(timedelta(hours=2))
+        set_component_status(actor=SYSTEM, component=eu, status="operational")
+        post_update(actor=SYSTEM, incident=incident, status="resolved", body="z")
+        clock.shift(timedelta(days=3))
+        client = client_for(page)
+        base = f"/api/v1/pages/{page.code}"
+        doc = client.get(f"{base}/components/{eu.code}/uptime?start=2026-03-01&end=2026-03-05").json()
+        assert (doc["id"], doc["name"], doc["range_start"], doc["range_end"]) == (
+            eu.code,
+            "EU",
+            "2026-03-01",
+            "2026-03-05",
+        )
+        assert (doc["major_outage"], doc["partial_outage"]) == (3600, 7200)
+        counted = (datetime(2026, 3, 6, 8, tzinfo=UTC) - start).total_seconds()  # to the end of Mar 5 in LA
+        assert doc["uptime_percentage"] == pytest.approx(100 * (1 - (3600 + 0.3 * 7200) / counted), abs=1e-3)
+        assert doc["related_events"] == {"incidents": [{"id": incident.code}]}
+        assert doc["warnings"] == []
+        group = client.get(
+            f"{base}/component-groups/{regions.code}/uptime?start=2026-03-01&end=2026-03-05"
+        ).json()
+        assert group["id"] == regions.code and group["major_outage"] == 3600
+        assert group["uptime_percentage"] == pytest.approx((doc["uptime_percentage"] + 100.0) / 2, abs=1e-3)
+        assert client.get(f"{base}/components/{us.code}/uptime").json()["related_events"] == {"incidents": []}
+        early = client.get(f"{base}/components/{eu.code}/uptime?start=2026-02-01&end=2026-03-05").json()
+        assert early["warnings"] and "counted from 2026-03-01" in early["warnings"][0]
+        for bad, field in (
+            ("start=2026-03-05&end=2026-03-01", "start"),
+            ("end=2027-01-01", "end"),
+            ("start=2025-01-01&end=2026-03-05", "start"),
+            ("start=yesterday", "start"),
+        ):
+            response = client.get(f"{base}/components/{eu.code}/uptime?{bad}")
+            assert response.status_code == 400 and field in response.json()["errors"], bad

@@ -157,12 +157,22 @@ def test_status_follows_statuspage_rules_unless_the_page_lets_incidents_raise_it
         "indicator": "major",
         "description": "Partial System Outage",
     }
+    banner = re.compile(r'class="banner banner--(\w+)".*?id="banner-title">.*?</span>([^<]+)</h1>', re.S)
+    assert banner.search(client.get("/pages/acme/").content.decode()).groups() == (
+        "major",
+        "Partial System Outage",
+    )
     update_page(actor=SYSTEM, page=page, incidents_raise_indicator=False)
     publishing.publish_page(page.pk)
     assert fetch(client, "status.json")["status"] == {
         "indicator": "none",
         "description": "All Systems Operational",
     }
+    # The HTML banner follows the same setting: the page and its API never disagree.
+    assert banner.search(client.get("/pages/acme/").content.decode()).groups() == (
+        "none",
+        "All Systems Operational",
+    )
 
 
 @pytest.mark.django_db

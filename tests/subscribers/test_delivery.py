@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import threading
 from datetime import timedelta
 
@@ -258,6 +259,32 @@ def test_component_changes_reach_webhooks_in_statuspages_shape(page, api, http_r
         "partial_outage",
         api.code,
     )
+
+
+def test_internal_components_are_never_sent_to_subscribers(
+    page, api, make_component, make_group, http_receiver, smtp, worker, subscribed
+):
+    cache = make_component(page, "Redis auth cache")
+    cache.is_public = False
+    cache.save()
+    backstage = make_group(page, "Backstage")
+    backstage.is_public = False
+    backstage.save()
+    queue = make_component(page, "Job queue", group=backstage)
+    subscribed(endpoint=http_receiver.url)
+    subscribed(email="ann@example.com")
+    with worker():
+        set_component_status(actor=SYSTEM, component=cache, status="major_outage")
+        set_component_status(actor=SYSTEM, component=queue, status="major_outage")
+    assert http_receiver.requests == []  # an internal component's change is nobody's business outside
+    open_incident(
+        page, worker, components={api: "major_outage", cache: "major_outage", queue: "major_outage"}
+    )
+    (email,) = smtp.to("ann@example.com")
+    (hook,) = hooks(http_receiver, "incident.created")
+    for text in (email.as_string(), json.dumps(hook["json"])):
+        assert "API" in text
+        assert "Redis auth cache" not in text and "Job queue" not in text
 
 
 @pytest.mark.parametrize("fmt", ["slack", "teams", "discord"])
