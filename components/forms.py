@@ -7,6 +7,25 @@ from django import forms
 from components.models import Component, DependencyKind
 
 
+class ComponentIdsField(forms.ModelMultipleChoiceField):
+    """Components chosen by primary key. A key that is not a whole number the database can hold is refused
+    as an invalid choice before it reaches a query: Django passes "99999999999999999999" through to the
+    database, where it overflows (a 500) instead of simply not matching. (Chosen by code, with
+    `to_field_name`, any string is safe to look up.)"""
+
+    MAX_ID = 2**63 - 1
+
+    def clean(self, value):
+        if self.to_field_name is None and isinstance(value, list | tuple):
+            for pk in value:
+                text = str(pk)
+                if not (text.isascii() and text.isdigit() and int(text) <= self.MAX_ID):
+                    raise forms.ValidationError(
+                        self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                    )
+        return super().clean(value)
+
+
 class DependencyForm(forms.Form):
     """Add a dependency between the component shown and another one of its page, either way round."""
 

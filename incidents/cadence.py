@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,11 +25,20 @@ from django.utils import timezone
 
 from incidents.models import CadenceNotice, Incident, IncidentStatus, NoticeKind
 from statuspage.models import Membership, Page, Role
+from subscribers import netguard
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-CLAIM_TIMEOUT = timedelta(minutes=10)
+
+
+def claim_timeout() -> timedelta:
+    """A notice claimed this long ago without an outcome belonged to a worker that died: the same deadline
+    as a delivery's (DELIVERY_STALLED_AFTER, 2 minutes by default). Sending one is an email and a webhook,
+    each bounded by a 10-second timeout, so a live worker is never overtaken. Read at call time."""
+    return timedelta(seconds=settings.DELIVERY_STALLED_AFTER)
+
+
 WEBHOOK_TIMEOUT = 10
 
 
@@ -114,7 +122,7 @@ def deliver_pending(now: datetime | None = None) -> int:
     now = now or timezone.now()
     sent = 0
     pending = CadenceNotice.objects.filter(sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS).filter(
-        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT)
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - claim_timeout())
     )
     for notice in pending.select_related("incident__page", "incident__commander"):
         claimed = CadenceNotice.objects.filter(
@@ -196,17 +204,17 @@ def _send(notice: CadenceNotice, now: datetime) -> None:
 
 
 def _post_webhook(url: str, payload: dict) -> None:
-    if not url.startswith(("http://", "https://")):
-        raise ValueError("escalation webhook URL must be http or https")
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+    # Through the SSRF guard like subscriber webhooks: the URL is an owner's input, checked when it is saved
+    # and again here after resolution and after every redirect (DNS may have changed since).
+    status, _ = netguard.safe_post(
         url,
         data=json.dumps(payload).encode(),
-        method="POST",
         headers={"Content-Type": "application/json", "User-Agent": "OpenStatus-Cadence/1"},
+        timeout=WEBHOOK_TIMEOUT,
+        allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK,
     )
-    with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310 - scheme checked
-        if response.status >= 300:
-            raise RuntimeError(f"escalation webhook answered {response.status}")
+    if status >= 300:
+        raise RuntimeError(f"escalation webhook answered {status}")
 
 
 # --- Reports --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
+from components.forms import ComponentIdsField
 from components.models import Component, ComponentStatus
 from incidents.models import Impact, Incident, IncidentStatus, IncidentTemplate
 from incidents.services import DEFAULT_BODIES
@@ -191,6 +192,7 @@ class TemplateForm(forms.ModelForm):
             "deliver_notifications",
         ]
         widgets = {"components": forms.CheckboxSelectMultiple, "body": forms.Textarea(attrs={"rows": 5})}
+        field_classes = {"components": ComponentIdsField}  # refuses ids too large for the database
         help_texts = {"body": "Markdown. $page is replaced with the page's name when the template is used."}
 
     def __init__(self, *args, page: Page, **kwargs):
@@ -210,7 +212,7 @@ def parse_reminders(text: str) -> list[int]:
     return [int(item) for item in items]
 
 
-class ComponentsChoiceField(forms.ModelMultipleChoiceField):
+class ComponentsChoiceField(ComponentIdsField):
     """The page's components as checkboxes, internal ones marked (their names never reach the public)."""
 
     widget = forms.CheckboxSelectMultiple

@@ -1,27 +1,22 @@
 """The console, under /console/. Every page-scoped URL starts with the page's slug and its view declares
 the least role it needs (statuspage.permissions); tests walk this file to check every view."""
 
-from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from components import views as component_views
 from incidents import views as incident_views
 from statuspage import console_views
+from statuspage.auth import views as account_views
 from subscribers import views as subscriber_views
 
 app_name = "console"
 
 auth = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="console/auth/login.html",
-            redirect_authenticated_user=True,
-            extra_context={"signup_allowed": settings.ALLOW_SIGNUP},
-        ),
-        name="login",
-    ),
+    # Password, then (for an account with a second factor) a code; both throttled (statuspage.auth).
+    path("login/", account_views.login, name="login"),
+    path("login/code/", account_views.login_code, name="login_code"),
+    path("account/security/", account_views.security, name="security"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password-reset/",
@@ -105,6 +100,7 @@ page = [
     path("settings/api-keys/", console_views.api_keys, name="api_keys"),
     path("settings/api-keys/<int:key_id>/revoke/", console_views.api_key_revoke, name="api_key_revoke"),
     path("audit/", console_views.audit_log, name="audit"),
+    path("audit/export.csv", console_views.audit_export, name="audit_export"),
     path("reports/cadence/", incident_views.cadence_report, name="cadence_report"),
     path("maintenance/", incident_views.maintenance_list, name="maintenance"),
     path("maintenance/new/", incident_views.maintenance_new, name="maintenance_new"),

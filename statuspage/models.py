@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -56,6 +58,54 @@ def _time_zones() -> set[str]:
 def validate_slug_not_reserved(value: str) -> None:
     if value in RESERVED_SLUGS:
         raise ValidationError(f"{value!r} is reserved; choose another slug.")
+
+
+def parse_ip_ranges(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks of an allowed-IP-ranges setting, one per line; ValueError naming the first bad line."""
+    networks = []
+    for line in value.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(line, strict=False))
+        except ValueError:
+            raise ValueError(f"{line!r} is not a network such as 203.0.113.0/24 or 2001:db8::/32.") from None
+    return networks
+
+
+def validate_ip_ranges(value: str) -> None:
+    try:
+        parse_ip_ranges(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+VIEWER_ENTRY = re.compile(
+    r"^(?:[^@\s]+@|@)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
+)
+
+
+def parse_viewer_emails(value: str) -> list[str]:
+    """Allowed viewer addresses and domains, lowercased; a domain is kept as "@example.com"."""
+    entries = []
+    for line in value.splitlines():
+        line = line.strip().lower()
+        if not line:
+            continue
+        if not VIEWER_ENTRY.match(line):
+            raise ValueError(
+                f"{line!r} is neither an address (alice@example.com) nor a domain (@example.com)."
+            )
+        entries.append(line if "@" in line else "@" + line)
+    return entries
+
+
+def validate_viewer_emails(value: str) -> None:
+    try:
+        parse_viewer_emails(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class PageQuerySet(models.QuerySet["Page"]):
@@ -119,6 +169,31 @@ class Page(models.Model):
         help_text="A maintenance or change is published and may start only once an owner other than its "
         "author has approved its potential impact.",
     )
+    require_two_factor = models.BooleanField(
+        default=False,
+        help_text="Members must sign in with a second factor (an authenticator app) to use this page's "
+        "console; those without one are sent to set it up first.",
+    )
+    # Private pages (docs/private-pages.md): only team members, visitors signed in by an emailed link, and
+    # visitors from allowed networks see the public side; statuspage.private enforces it on every surface.
+    visibility = models.CharField(
+        max_length=8,
+        choices=[("public", "Public"), ("private", "Private")],
+        default="public",
+        help_text="Private: only the team, allowed viewers and allowed networks may see the page.",
+    )
+    allowed_ip_ranges = models.TextField(
+        blank=True,
+        validators=[validate_ip_ranges],
+        help_text="One network per line (CIDR, IPv4 or IPv6, e.g. 203.0.113.0/24); visitors from these "
+        "see a private page without signing in.",
+    )
+    allowed_viewer_emails = models.TextField(
+        blank=True,
+        validators=[validate_viewer_emails],
+        help_text="One address (alice@example.com) or domain (@example.com) per line; these may sign in "
+        "to a private page by an emailed link, and only they (and the team) may subscribe to it.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -151,6 +226,10 @@ class Page(models.Model):
                     "it shorter than the update cadence."
                 }
             )
+
+    @property
+    def is_private(self) -> bool:
+        return self.visibility == "private"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -204,6 +283,9 @@ ACTION_LABELS = {
     "page.updated": "changed the page's settings",
     "member.role_set": "set a member's role",
     "member.removed": "removed a member",
+    "member.two_factor_enabled": "turned on two-factor sign-in",
+    "member.two_factor_removed": "turned off two-factor sign-in",
+    "member.recovery_codes_replaced": "replaced their two-factor recovery codes",
     "group.created": "created a component group",
     "component.created": "created a component",
     "component.updated": "changed a component",
@@ -329,3 +411,18 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status_code or 'running'})"
+
+
+class ViewerLink(models.Model):
+    """A sign-in link mailed to an allowed viewer of a private page: single use (`used_at` is set by one
+    conditional UPDATE) and expiring. Only the SHA-256 of the secret in the link is stored."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="viewer_links")
+    email = models.EmailField()
+    secret_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sign-in link for {self.email} on {self.page}"

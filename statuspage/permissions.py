@@ -9,8 +9,12 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
+from statuspage.auth import two_factor
 from statuspage.models import Membership, Role
 
 RANK = {Role.VIEWER: 0, Role.COMMANDER: 1, Role.OWNER: 2}
@@ -36,6 +40,10 @@ def member_required(needed: str = Role.VIEWER):
                 raise Http404("No such page")
             if not allows(membership.role, needed):
                 raise PermissionDenied(f"This needs the {needed} role on {membership.page.name}.")
+            if membership.page.require_two_factor and not two_factor.is_verified(request):
+                # The page's owners require a second factor: set it up, or confirm this session with it.
+                query = urlencode({"next": request.get_full_path()})
+                return redirect(f"{reverse('console:security')}?{query}")
             request.page = membership.page
             request.membership = membership
             # Times in the console read in the page's zone, as on its public side.

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from incidents import views as incident_views
-from statuspage import views
+from statuspage import private, views
 from subscribers import api_public as subscriber_api
 from subscribers import views as subscriber_views
 
@@ -31,4 +31,8 @@ urlpatterns = [
     # from the same snapshot (views.API_V2_DOCUMENTS and the lazily rendered incident and history pages).
     path("api/v2/subscribers.json", subscriber_api.subscribe_api, name="api-v2-subscribers"),
     path("api/v2/<path:name>", views.public_api, name="api-v2"),
+    *private.urlpatterns,
 ]
+
+# Every route above answers a private page only to a visitor with access (statuspage/private.py).
+urlpatterns = private.guarded(urlpatterns)

@@ -17,16 +17,18 @@ from datetime import date, datetime, timedelta
 from itertools import groupby
 
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
+from django.utils.html import escape
 
 from components import selectors as component_selectors
 from incidents import selectors as incident_selectors
 from incidents.models import CLOSED_STATUSES, IMPACT_RANK, Incident
 from statuspage import serializers, snapshots
 from statuspage.markdown import render_markdown
-from statuspage.models import Page
+from statuspage.models import AuditEvent, Page
 from statuspage.snapshots import Document
 
 log = logging.getLogger(__name__)
@@ -192,7 +194,8 @@ def _feed(page: Page, incidents: list[Incident], feed_class) -> str:
     feed = feed_class(
         title=f"{page.name} status - incident history",
         link=base,
-        description=f"Incidents and maintenance of {page.name}",
+        # Feed readers show a description as HTML: the page name is escaped like any other user text.
+        description=f"Incidents and maintenance of {escape(page.name)}",
         feed_url=base + ("history.atom" if feed_class is Atom1Feed else "history.rss"),
         language="en",
     )
@@ -298,9 +301,18 @@ def api_documents(page: Page, index: dict, *, now: datetime) -> dict[str, Docume
     }
 
 
+def live_version_began_after(page_id: int, moment_us: int) -> bool:
+    """Whether the page's live snapshot was rendered from reads that began after `moment_us` (epoch
+    microseconds), so it shows everything committed before that moment."""
+    code = Page.objects.filter(pk=page_id).values_list("code", flat=True).first()
+    live = snapshots.read_manifest(code) if code else None
+    return bool(live) and live.get("read_from_us", 0) > moment_us
+
+
 def publish_page(page_id: int) -> dict | None:
     """Render and store the page's snapshot, and refresh the routing index. Idempotent; no transaction
     of its own (it only reads), so it may run while writers commit: the next publish catches up."""
+    began_us = time.time_ns() // 1000  # before the first read
     page = Page.objects.filter(pk=page_id).first()
     publish_site_index()
     if page is None:
@@ -308,7 +320,10 @@ def publish_page(page_id: int) -> dict | None:
     # The version is when rendering began (so the newer state wins a race), and always above the live
     # one, even when two publishes fall in one microsecond or a test has frozen the clock.
     live = snapshots.read_manifest(page.code)
-    version = max(time.time_ns() // 1000, live["version"] + 1 if live else 0)
+    version = max(began_us, live["version"] + 1 if live else 0)
+    # Read before rendering, so a change committed while rendering leaves the marker behind (the sweeper
+    # then republishes) rather than ahead.
+    last_change = last_change_of(page.pk)
     now = timezone.now()
     docs = render_documents(page, now=now, version=version)
     manifest = {
@@ -318,6 +333,10 @@ def publish_page(page_id: int) -> dict | None:
         "published_at": now.isoformat(),
         "day": now.astimezone(page.tz).date().isoformat(),
         "time_zone": page.time_zone,
+        "last_change": last_change,
+        # The clock when this render began reading (the version may run ahead of it): a publish queued
+        # before this moment has nothing to add (tasks.publish_page_task).
+        "read_from_us": began_us,
     }
     snapshots.write_version(page.code, manifest, docs)
     return manifest
@@ -325,11 +344,19 @@ def publish_page(page_id: int) -> dict | None:
 
 def publish_site_index() -> dict:
     """Hosts and slugs to page codes, so a public request finds its page without the database."""
-    pages = list(Page.objects.values_list("code", "slug", "custom_domain"))
+    rows = list(Page.objects.values_list("code", "slug", "custom_domain", "visibility", "allowed_ip_ranges"))
+    pages = [row[:3] for row in rows]
     index = {
         "slugs": {slug: code for code, slug, _ in pages},
         "domains": {domain.lower(): code for code, _, domain in pages if domain},
         "single": pages[0][0] if len(pages) == 1 else None,
+        # Private pages (statuspage.private): the fast path falls through to Django for these, and the
+        # guard checks their IP ranges without a database query.
+        "pages": {
+            code: {"private": True, "ip_ranges": [r.strip() for r in ranges.splitlines() if r.strip()]}
+            for code, _, _, visibility, ranges in rows
+            if visibility == "private"
+        },
     }
     snapshots.write_site_index(index)
     return index
@@ -491,14 +518,35 @@ def _render_embed_script(page: Page, *, version: int) -> Document | None:
     return Document.make(body, JAVASCRIPT, _published_at(page.code, version).timestamp())
 
 
+def last_change_of(page_id: int) -> int | None:
+    """The page's latest audit event: every command that changes what the page shows writes one."""
+    return (
+        AuditEvent.objects.filter(page_id=page_id)
+        .order_by("-created_at", "-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
 def refresh_stale_snapshots() -> list[int]:
-    """Republish every page whose snapshot is missing or rendered before today in its zone (the uptime
-    bars and the 14 days of history move at midnight). Idempotent; returns the pages republished."""
+    """Republish every page whose snapshot is missing, rendered before today in its zone (the uptime
+    bars and the 14 days of history move at midnight), or behind its audit trail: a change whose publish
+    was never enqueued (the broker was down at commit) or never finished (its worker was killed; the broker
+    would redeliver it only after its visibility timeout). Idempotent; returns the pages republished.
+
+    One query finds each page's latest change (the (page, -created_at) index). A change committed while a
+    publish was rendering, whose own enqueue was also lost, and which is not the page's latest by time
+    (another change landed after it first) waits for the next change or the next day."""
     now = timezone.now()
     done = []
-    for page in Page.objects.all():
+    latest = AuditEvent.objects.filter(page=OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
+    for page in Page.objects.annotate(last_change=Subquery(latest)):
         manifest = snapshots.read_manifest(page.code)
-        if manifest is None or manifest.get("day") != now.astimezone(page.tz).date().isoformat():
+        if (
+            manifest is None
+            or manifest.get("day") != now.astimezone(page.tz).date().isoformat()
+            or (page.last_change is not None and manifest.get("last_change") != page.last_change)
+        ):
             try:
                 publish_page(page.pk)
                 done.append(page.pk)

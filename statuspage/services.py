@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,6 +63,7 @@ def schedule_publish(page: Page) -> None:
     hundred commands in one transaction, enqueues a single publish. Callbacks registered in a savepoint
     that rolls back are dropped by Django together with the marker.
     """
+    from statuspage.outage import enqueue_after_commit
     from statuspage.tasks import publish_page_task
 
     connection = transaction.get_connection()
@@ -71,7 +73,12 @@ def schedule_publish(page: Page) -> None:
         return
 
     def enqueue() -> None:
-        publish_page_task.delay(page.pk)
+        # A broker outage is logged, not raised: the rows are committed, and the publish sweeper
+        # (publishing.refresh_stale_snapshots) sees the snapshot is behind the audit trail.
+        queued_at_us = time.time_ns() // 1000
+        enqueue_after_commit(
+            lambda: publish_page_task.delay(page.pk, queued_at_us), f"publish of page {page.pk}"
+        )
 
     enqueue.publishes_page = page.pk  # type: ignore[attr-defined]
     transaction.on_commit(enqueue)
@@ -94,11 +101,34 @@ PAGE_FIELDS = (
     "escalation_webhook_url",
     "propagate_dependencies",
     "require_change_approval",
+    "require_two_factor",
+    "visibility",
+    "allowed_ip_ranges",
+    "allowed_viewer_emails",
 )
 
 
 def _page_values(page: Page) -> dict[str, Any]:
     return {field: getattr(page, field) for field in PAGE_FIELDS}
+
+
+def _check_escalation_webhook(url: str | None) -> None:
+    """The escalation webhook is POSTed by our workers, so it passes the SSRF guard when it is saved (and
+    again at each send, in incidents.cadence): no loopback, private, link-local or metadata address. Called
+    before the transaction, as it resolves the name. A name that does not resolve now is let through: it
+    can reach nothing, and the send-time check judges whatever it resolves to then."""
+    if not url:
+        return
+    from django.conf import settings
+
+    from subscribers import netguard
+
+    try:
+        netguard.check_url(url, allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK)
+    except netguard.Unresolvable:
+        return
+    except netguard.UnsafeURL as exc:
+        raise ValidationError({"escalation_webhook_url": str(exc)}) from None
 
 
 def create_page(
@@ -108,6 +138,7 @@ def create_page(
     unknown = set(fields) - set(PAGE_FIELDS)
     if unknown:
         raise TypeError(f"unknown page fields: {sorted(unknown)}")
+    _check_escalation_webhook(fields.get("escalation_webhook_url"))
     with transaction.atomic():
         page = Page(name=name, slug=slug, time_zone=time_zone, **fields)
         if page.custom_domain == "":
@@ -128,6 +159,8 @@ def update_page(*, actor: Actor, page: Page, **fields) -> Page:
     unknown = set(fields) - set(PAGE_FIELDS)
     if unknown:
         raise TypeError(f"unknown page fields: {sorted(unknown)}")
+    if fields.get("escalation_webhook_url", page.escalation_webhook_url) != page.escalation_webhook_url:
+        _check_escalation_webhook(fields["escalation_webhook_url"])
     with transaction.atomic():
         page = Page.objects.select_for_update().get(pk=page.pk)
         before = _page_values(page)
@@ -149,6 +182,12 @@ def update_page(*, actor: Actor, page: Page, **fields) -> Page:
                 after=_jsonable({k: after[k] for k in changed}),
             )
             schedule_publish(page)
+            if changed & {"visibility", "allowed_ip_ranges"}:
+                # The site index says which pages are private; refresh it on commit, not when the publish
+                # task runs, so a page made private stops being served at once.
+                from statuspage.publishing import publish_site_index
+
+                transaction.on_commit(publish_site_index)
     return page
 
 

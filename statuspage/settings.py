@@ -107,6 +107,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "anymail",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "statuspage",
     "components",
     "incidents",
@@ -114,12 +117,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "statuspage.observability.RequestMiddleware",  # request id, timing, metrics: first, so it sees all
     "django.middleware.security.SecurityMiddleware",
+    "statuspage.security_headers.SecurityHeadersMiddleware",  # the CSP, from one place
+    "statuspage.limits.RequestSizeLimitMiddleware",  # 413 for an oversized body, before anything reads it
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "statuspage.outage.OutageMiddleware",  # database or Redis down: a clear 503, never a 500
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -171,7 +179,9 @@ REDIS_URL = env_secret("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, failing open when Redis is down (statuspage.outage): rate limits pause,
+            # the console and the API keep working on PostgreSQL.
+            "BACKEND": "statuspage.outage.TolerantRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "statuspage",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -199,6 +209,23 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     }
 )
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+# Argon2id first; a password stored with an older hasher (PBKDF2) is rehashed with Argon2 at its next sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+# Console sign-in throttling (statuspage.auth.throttle): this many failed passwords or codes for one username,
+# or from one client address, lock it out for LOGIN_LOCKOUT_MINUTES. A successful sign-in clears the
+# username's count. The per-address limit is higher, as an office or a NAT shares one address.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Two-factor (TOTP through django-otp): the name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Open Status")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -254,6 +281,8 @@ CSRF_COOKIE_SECURE = SECURE_TLS
 SECURE_HSTS_SECONDS = 31536000 if SECURE_TLS else 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 12, minimum=300)
+# No script reads the CSRF cookie: forms carry the token and htmx sends it from the page's hx-headers.
+CSRF_COOKIE_HTTPONLY = True
 
 # Defaults for new pages.
 DEFAULT_PAGE_TIME_ZONE = env_str("DEFAULT_PAGE_TIME_ZONE", "Etc/UTC")
@@ -278,11 +307,25 @@ DELIVERY_STALLED_AFTER = env_int("DELIVERY_STALLED_AFTER", 120, minimum=1)
 # Public sign-ups allowed per client IP and per address, each per hour.
 SUBSCRIBE_LIMIT_PER_IP = env_int("SUBSCRIBE_LIMIT_PER_IP", 10, minimum=1)
 SUBSCRIBE_LIMIT_PER_ADDRESS = env_int("SUBSCRIBE_LIMIT_PER_ADDRESS", 3, minimum=1)
+# Console sign-ups (ALLOW_SIGNUP) per client address and per email address, each per hour.
+SIGNUP_LIMIT_PER_IP = env_int("SIGNUP_LIMIT_PER_IP", 5, minimum=1)
+SIGNUP_LIMIT_PER_ADDRESS = env_int("SIGNUP_LIMIT_PER_ADDRESS", 3, minimum=1)
+
+# Request bodies. Anything announcing more than MAX_REQUEST_BYTES is answered 413 unread (statuspage.limits;
+# it bounds file uploads, which Django does not); form and JSON data past DATA_UPLOAD_MAX_MEMORY_SIZE, or with
+# more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields, is a 400. The largest legitimate body is a subscriber CSV
+# import (10 MB).
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 12 * 1024 * 1024, minimum=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=65536)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000, minimum=100)
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 10, minimum=1)
 
 # How often the public page's live parts refresh themselves (seconds; htmx polling).
 PUBLIC_REFRESH_SECONDS = env_int("PUBLIC_REFRESH_SECONDS", 45, minimum=30)
 # Where published snapshots are kept on disk: the last resort when the cache and the database are gone.
 SNAPSHOT_DIR = Path(env_str("SNAPSHOT_DIR", str(DATA_DIR / "snapshots")))
+# Serve published public documents from the snapshot before Django's stack (statuspage/fastpath.py).
+FAST_PATH_ENABLED = env_bool("FAST_PATH_ENABLED", True)
 
 # The management API: requests per key (DRF rate syntax, e.g. 600/min or 20/s). Statuspage allows 1/s.
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
@@ -331,10 +374,33 @@ LOGIN_REDIRECT_URL = "/console/"
 LOGOUT_REDIRECT_URL = "/console/login/"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24 * 3
 
+# Logs: one JSON object per line (LOG_FORMAT=json, the default) with request_id, task_id and task_name when
+# set, or plain text (LOG_FORMAT=text, what `make run` uses). docs/operations.md lists the fields.
+LOG_FORMAT = env_str("LOG_FORMAT", "json").lower()
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: write json or text")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "filters": {"context": {"()": "statuspage.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "statuspage.logging.JSONFormatter"},
+        "text": {"()": "statuspage.logging.TextFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's loggers through the same handler (not also through its default ones).
+    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
 }
+
+# Metrics (/metrics, Prometheus). Web and worker run as several processes, so counters and histograms are
+# kept in prometheus-client's multiprocess files under this folder, shared by every process of one host
+# and wiped when the installation starts (`manage.py launch`, or docker-compose's migrate step).
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "metrics")))
+# A bearer token /metrics requires (Authorization: Bearer <token>); empty: /metrics is open.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# Seconds /readyz waits for each of the database, the cache and the broker before calling it down.
+READYZ_TIMEOUT = env_int("READYZ_TIMEOUT", 2, minimum=1)

@@ -10,7 +10,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from statuspage import publishing, snapshots
 from statuspage.snapshots import Document
@@ -18,14 +18,24 @@ from statuspage.snapshots import Document
 log = logging.getLogger(__name__)
 
 IDENTIFIER = re.compile(r"^[a-z0-9]{1,32}$")
+# The cache headers of snapshot documents; statuspage/fastpath.py sends the same.
+# max-age + stale-while-revalidate stays under the shortest live poll (PUBLIC_REFRESH_SECONDS >= 30), so
+# a poll never gets the answer the previous poll had already fetched.
+DOCUMENT_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=15, stale-if-error=86400"
+EMBED_CACHE_CONTROL = "public, max-age=300"
 
 
 def resolve_page_code(request: HttpRequest, slug: str | None) -> str | None:
     """The code of the page this request is for: by path slug, custom domain, subdomain, or the only page."""
     index = snapshots.read_site_index() or publishing.publish_site_index()
+    return page_code_in(index, slug, request.get_host())
+
+
+def page_code_in(index: dict, slug: str | None, host: str) -> str | None:
+    """The page a slug or a (validated) Host header names in the site index; the fast path uses it too."""
     if slug is not None:
         return index["slugs"].get(slug)
-    host = request.get_host().split(":")[0].lower().rstrip(".")
+    host = host.split(":")[0].lower().rstrip(".")
     if host in index["domains"]:
         return index["domains"][host]
     base = settings.STATUSPAGE_BASE_DOMAIN
@@ -69,30 +79,38 @@ def _serve(request: HttpRequest, slug: str | None, name: str) -> HttpResponse:
         response = HttpResponse(doc.body, content_type=doc.content_type)
     response["ETag"] = doc.etag
     response["Last-Modified"] = formatdate(doc.last_modified, usegmt=True)
-    response["Cache-Control"] = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
+    response["Cache-Control"] = DOCUMENT_CACHE_CONTROL
     response["Vary"] = "Accept-Encoding"
     return response
 
 
 def _not_modified(request: HttpRequest, doc: Document) -> bool:
-    inm = request.headers.get("If-None-Match")
+    return not_modified(
+        request.headers.get("If-None-Match"),
+        request.headers.get("If-Modified-Since"),
+        doc.etag,
+        doc.last_modified,
+    )
+
+
+def not_modified(inm: str | None, ims: str | None, etag: str, last_modified: float) -> bool:
+    """Whether a conditional GET may be answered 304 (If-None-Match first, then If-Modified-Since)."""
     if inm is not None:
-        return doc.etag in [tag.strip() for tag in inm.split(",")] or inm.strip() == "*"
-    ims = request.headers.get("If-Modified-Since")
+        return etag in [tag.strip() for tag in inm.split(",")] or inm.strip() == "*"
     if ims:
         try:
-            return int(doc.last_modified) <= parsedate_to_datetime(ims).timestamp()
+            return int(last_modified) <= parsedate_to_datetime(ims).timestamp()
         except (TypeError, ValueError):
             return False
     return False
 
 
-@require_GET
+@require_safe
 def public_index(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     return _serve(request, slug, "index.html")
 
 
-@require_GET
+@require_safe
 def public_live(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     return _serve(request, slug, "live.html")
 
@@ -106,7 +124,7 @@ def _page_number(request: HttpRequest) -> int | None:
     return number if 1 <= number <= 1000 else None
 
 
-@require_GET
+@require_safe
 def public_history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     number = _page_number(request)
     if number is None:
@@ -114,12 +132,12 @@ def public_history(request: HttpRequest, slug: str | None = None) -> HttpRespons
     return _serve(request, slug, f"history/{number}.html")
 
 
-@require_GET
+@require_safe
 def public_feed(request: HttpRequest, slug: str | None = None, *, name: str) -> HttpResponse:
     return _serve(request, slug, name)
 
 
-@require_GET
+@require_safe
 def public_incident(request: HttpRequest, code: str, slug: str | None = None) -> HttpResponse:
     if not IDENTIFIER.match(code):
         return not_found(request)
@@ -167,7 +185,7 @@ def _open_to_all_origins(response: HttpResponse) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 def public_api(request: HttpRequest, name: str, slug: str | None = None) -> HttpResponse:
     document = _api_document(request, name)
     if document is None:
@@ -183,13 +201,13 @@ def _badge_suffix(request: HttpRequest) -> str:
     return "-flat-square" if request.GET.get("style") == "flat-square" else ""
 
 
-@require_GET
+@require_safe
 def public_badge(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     response = _serve(request, slug, f"badge{_badge_suffix(request)}.svg")
     return response if response.status_code == 404 else _open_to_all_origins(response)
 
 
-@require_GET
+@require_safe
 def public_component_badge(request: HttpRequest, code: str, slug: str | None = None) -> HttpResponse:
     if not IDENTIFIER.match(code):
         return not_found(request)
@@ -197,14 +215,14 @@ def public_component_badge(request: HttpRequest, code: str, slug: str | None = N
     return response if response.status_code == 404 else _open_to_all_origins(response)
 
 
-@require_GET
+@require_safe
 def public_embed_script(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     """The status embed (<script src=".../embed/script.js" async>). Cached longer than the documents: it
     only changes with a deploy or the page's address; the status it shows is fetched by the script."""
     response = _serve(request, slug, "embed/script.js")
     if response.status_code == 404:
         return response
-    response["Cache-Control"] = "public, max-age=300"
+    response["Cache-Control"] = EMBED_CACHE_CONTROL
     return _open_to_all_origins(response)
 
 
@@ -213,7 +231,11 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(render_to_string("500.html"), status=500)
+    # An error raised outside a view (a middleware reading the session while PostgreSQL is down) reaches
+    # here rather than OutageMiddleware: it is still an outage, so a 503 that says so.
+    from statuspage.outage import current_outage_response
+
+    return current_outage_response(request) or HttpResponse(render_to_string("500.html"), status=500)
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from statuspage.auth.throttle import client_address
 from statuspage.models import Page
 from statuspage.serializers import timestamp
 from statuspage.views import resolve_page_code
@@ -140,12 +141,16 @@ def subscribe_api(request: HttpRequest, slug: str | None = None) -> HttpResponse
         data = _form_data(_fields(request))
     except BadRequest as exc:
         return _error(exc.message, exc.errors)
+    except (RequestDataTooBig, TooManyFieldsSent):
+        # Past DATA_UPLOAD_MAX_MEMORY_SIZE or _NUMBER_FIELDS: JSON like every answer here, as the management
+        # API does (statuspage/api/errors.py), rather than Django's HTML 400 page.
+        return _error("The request body is too large.", status=413)
     form = ApiSubscribeForm(data, page=page)
     if not form.is_valid():
         errors = _api_errors(form.errors)
         return _error(_message(errors), errors)
     try:
-        subscriber = form.sign_up(ip=request.META.get("REMOTE_ADDR", ""))
+        subscriber = form.sign_up(ip=client_address(request))
     except ratelimit.RateLimited as exc:
         return _limited(str(exc))
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -254,6 +255,8 @@ class _Commit:
         release = final() or (lambda: None)
         if pipelined:
             recorded = _mark_sent_pipelined(statement, release)
+            if recorded is None:
+                recorded = self._record_when_database_is_back()
         else:
             try:
                 recorded = _mark_sent(self.delivery, self.token)
@@ -264,6 +267,23 @@ class _Commit:
             # above could cause this, and the copy it resends would be a duplicate. Say so loudly.
             log.error("delivery %s sent but not recorded", self.delivery.pk)
         return True
+
+    def _record_when_database_is_back(self) -> bool:
+        """The message has gone but PostgreSQL did not take the record (it was shutting down, or the
+        connection broke: found by the outage drill, bench/outage_drill.py). The sweeper releases a row
+        only DELIVERY_STALLED_AFTER after its claim was last renewed, so until shortly before then the row
+        is surely still ours: keep trying, and a database outage shorter than that never becomes a second
+        copy. Past it the sweeper may resend (same Message-ID), as after a worker killed at this point."""
+        assert self.claim.renewed is not None  # owns() renewed it before the point of no return
+        deadline = self.claim.renewed + stalled_after() * 0.8
+        while timezone.now() < deadline:
+            connection.close()  # the broken connection; the next query opens a new one
+            try:
+                # Already SENT under our claim: the UPDATE committed but its answer was lost.
+                return _mark_sent(self.delivery, self.token) or _recorded_sent(self.delivery, self.token)
+            except DatabaseError:
+                time.sleep(0.5)
+        return False
 
 
 _SENT_STATEMENT = b"subscribers_delivery_sent"
@@ -295,23 +315,33 @@ def _sent_statement(delivery: Delivery, token: str) -> tuple[bytes, list[bytes]]
     return _SENT_STATEMENT, params
 
 
-def _mark_sent_pipelined(statement: tuple[bytes, list[bytes]], release) -> bool:
-    """Write the UPDATE, release the channel's last bytes, then read the answer: both round trips overlap."""
+def _mark_sent_pipelined(statement: tuple[bytes, list[bytes]], release) -> bool | None:
+    """Write the UPDATE, release the channel's last bytes, then read the answer: both round trips overlap.
+    True if recorded, False if the claim was no longer ours, None if the database did not answer."""
+    import psycopg
     from psycopg import pq
 
     pgconn = connection.connection.pgconn
     try:
-        pgconn.send_query_prepared(*statement)
-    finally:
-        release()
-    results = []
-    while (result := pgconn.get_result()) is not None:
-        results.append(result)
+        try:
+            pgconn.send_query_prepared(*statement)
+        finally:
+            release()
+        results = []
+        while (result := pgconn.get_result()) is not None:
+            results.append(result)
+    except psycopg.Error as exc:  # the connection broke: the caller retries on a new one
+        log.error("recording a delivery sent failed: %s", exc)
+        return None
     last = results[-1] if results else None
     if last is None or last.status != pq.ExecStatus.COMMAND_OK:
         log.error("recording a delivery sent failed: %s", last.error_message if last else None)
-        return False
+        return None
     return int(last.command_tuples or 0) == 1
+
+
+def _recorded_sent(delivery: Delivery, token: str) -> bool:
+    return Delivery.objects.filter(pk=delivery.pk, claim=token, state=DeliveryState.SENT).exists()
 
 
 def _mark_sent(delivery: Delivery, token: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from components.forms import ComponentIdsField
 from components.models import Component
 from statuspage.models import Page
 from subscribers.models import WebhookFormat
@@ -20,7 +21,7 @@ def public_components(page: Page):
     )
 
 
-class ComponentChoice(forms.ModelMultipleChoiceField):
+class ComponentChoice(ComponentIdsField):
     widget = forms.CheckboxSelectMultiple
 
     def label_from_instance(self, obj):
@@ -28,7 +29,11 @@ class ComponentChoice(forms.ModelMultipleChoiceField):
 
 
 class SubscribeForm(forms.Form):
-    kind = forms.ChoiceField(choices=[("email", "Email"), ("webhook", "Webhook")], initial="email")
+    # Radio buttons: the template renders each choice as its own labelled input (a Select would render
+    # bare <option>s there, and a browser could not choose the kind at all).
+    kind = forms.ChoiceField(
+        choices=[("email", "Email"), ("webhook", "Webhook")], initial="email", widget=forms.RadioSelect
+    )
     email = forms.EmailField(required=False, label="Email address")
     endpoint = forms.URLField(required=False, label="Webhook URL", max_length=2000, assume_scheme="https")
     failure_email = forms.EmailField(

@@ -160,8 +160,11 @@ def resolve_safe(host: str, port: int, *, allow_loopback: bool) -> list[str]:
     any one of them is unsafe: a name with one public and one private address would otherwise reach the
     private one whenever the resolver or a retry happens to pick it. Connect to the returned addresses, never
     to the name, so that a second lookup cannot answer differently."""
+    # "localhost." is the same name as "localhost" (fully qualified); without the dot the resolver also
+    # consults /etc/hosts, so the answer and the message are the ones the plain name gets.
+    lookup = host[:-1] if host.endswith(".") and not host.endswith("..") else host
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(lookup, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         # UnicodeError: an internationalised name that IDNA cannot encode (e.g. an over-long label).
         raise Unresolvable(f"The host {host} does not resolve to any address; check the spelling.") from exc
@@ -172,7 +175,7 @@ def resolve_safe(host: str, port: int, *, allow_loopback: bool) -> list[str]:
             addresses.append(address)
     if not addresses:
         raise Unresolvable(f"The host {host} does not resolve to any address; check the spelling.")
-    subject = "This address" if _is_ip_literal(host) else host
+    subject = "This address" if _is_ip_literal(lookup) else host
     for address in addresses:
         # A scoped IPv6 address ("fe80::1%eth0") names its interface after the %; the address is before it.
         ip = ipaddress.ip_address(address.split("%", 1)[0])

@@ -34,3 +34,15 @@ def check_sign_up(page, *, ip: str, address: str) -> None:
     key = f"{page.pk}:{address.strip().lower()}"
     if not allow("subscribe-address", key, limit=settings.SUBSCRIBE_LIMIT_PER_ADDRESS):
         raise RateLimited("Too many sign-ups for this address in the last hour. Please try again later.")
+
+
+def check_account_sign_up(*, ip: str, email: str = "") -> None:
+    """Count an attempt at the console's open sign-up (ALLOW_SIGNUP): against `ip` when no `email` is given
+    (every attempt, valid or not, so the form cannot be used to try usernames at speed), else against the
+    email address of a valid form. Raise RateLimited past SIGNUP_LIMIT_PER_IP or SIGNUP_LIMIT_PER_ADDRESS
+    an hour."""
+    if not email:
+        if not allow("signup-ip", ip, limit=settings.SIGNUP_LIMIT_PER_IP):
+            raise RateLimited("Too many sign-ups from your network in the last hour. Try again later.")
+    elif not allow("signup-address", email.strip().lower(), limit=settings.SIGNUP_LIMIT_PER_ADDRESS):
+        raise RateLimited("Too many sign-ups for this email address in the last hour. Try again later.")

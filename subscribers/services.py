@@ -90,6 +90,21 @@ def _check_email(email: str, field: str = "email") -> str:
     return email
 
 
+def _check_private_subscriber(page: Page, *, kind: str, email: str, actor: Actor | None) -> None:
+    """A private page's subscribers must be allowed viewers: an email address on its viewer list (or a
+    member's), and webhooks only when the team adds them (console or API)."""
+    from statuspage.private import is_allowed_viewer
+
+    if kind == SubscriberKind.WEBHOOK:
+        if actor is None:
+            raise ValidationError(
+                {"endpoint": "This page is private: its team adds webhook subscribers in the console."}
+            )
+        return
+    if not is_allowed_viewer(page, email):
+        raise ValidationError({"email": "This page only accepts subscribers it has allowed."})
+
+
 def subscribe(
     *,
     page: Page,
@@ -110,6 +125,8 @@ def subscribe(
     from subscribers.tasks import send_confirmation_task
 
     components = _components_of(page, components)
+    if endpoint and page.is_private:  # before the endpoint is resolved: refused whatever it is
+        _check_private_subscriber(page, kind=SubscriberKind.WEBHOOK, email="", actor=actor)
     if endpoint:
         endpoint = _check_endpoint(endpoint)
         if webhook_format not in WebhookFormat.values:
@@ -121,6 +138,8 @@ def subscribe(
         kind, lookup = SubscriberKind.EMAIL, {"email": email}
     else:
         raise ValidationError({"email": "Enter an email address or a webhook URL."})
+    if page.is_private and kind == SubscriberKind.EMAIL:
+        _check_private_subscriber(page, kind=kind, email=email, actor=actor)
     now = timezone.now()
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(page=page, kind=kind, **lookup).first()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from statuspage.auth.throttle import client_address
 from statuspage.console_views import apply_errors
 from statuspage.models import Page, Role
 from statuspage.permissions import member_required
@@ -70,7 +71,7 @@ def subscribe_view(request: HttpRequest, slug: str | None = None) -> HttpRespons
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            form.sign_up(ip=request.META.get("REMOTE_ADDR", ""))
+            form.sign_up(ip=client_address(request))
         except ratelimit.RateLimited as exc:
             form.add_error(None, str(exc))
             status = 429
@@ -335,9 +336,12 @@ def notifications(request: HttpRequest) -> HttpResponse:
         .order_by("-created_at", "-id")
     )
     page_obj = Paginator(events, 25).get_page(request.GET.get("page"))
+    # Subscriber addresses are personal data, and delivery errors quote them: commanders and owners see
+    # them (to act on them); a viewer sees the counts.
+    can_act = request.membership.role in (Role.OWNER, Role.COMMANDER)
     errors = {}
     for event in page_obj:
-        if event.dead or event.retrying:
+        if can_act and (event.dead or event.retrying):
             errors[event.pk] = list(
                 Delivery.objects.filter(event=event, state__in=[DeliveryState.DEAD, DeliveryState.RETRYING])
                 .select_related("subscriber")
@@ -347,7 +351,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/notifications.html",
-        {"events": page_obj, "can_retry": request.membership.role in (Role.OWNER, Role.COMMANDER)},
+        {"events": page_obj, "can_retry": can_act},
     )
 
 

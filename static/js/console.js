@@ -3,6 +3,7 @@
 //   (data-now), so they agree with the reminders the server sends: amber when due soon, red and counting
 //   up when overdue.
 // - Choosing a status pre-fills the message with that status's default text, unless you wrote your own.
+// - A button with data-confirm asks before it submits (no inline onclick: the CSP allows no inline script).
 (function () {
   "use strict";
   var offset = null;
@@ -45,6 +46,11 @@
       body.value = texts[select.value] || "";
       body.dispatchEvent(new Event("input", { bubbles: true }));
     }
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-confirm]") : null;
+    if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
   });
 
   document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); });

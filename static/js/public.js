@@ -1,6 +1,7 @@
 // The public page works without this file; it only makes the uptime bars and update times nicer to use.
 // - One tab stop per bar row (roving tabindex), arrow keys move between days, Home/End jump.
 // - Tooltips near the edges open inward so they never leave the screen.
+// - Escape hides the tooltip shown by hover or focus until the pointer or focus leaves that day (WCAG 1.4.13).
 (function () {
   "use strict";
 
@@ -16,6 +17,12 @@
         if (share < 0.15) bar.classList.add("tip-left");
         else if (share > 0.85) bar.classList.add("tip-right");
       });
+      function undismiss(event) {
+        var bar = event.target.closest && event.target.closest("[data-uptime-day]");
+        if (bar) bar.classList.remove("tip-dismissed");
+      }
+      list.addEventListener("focusout", undismiss);
+      list.addEventListener("mouseout", undismiss);
       list.addEventListener("keydown", function (event) {
         var current = bars.indexOf(document.activeElement);
         if (current < 0) return;
@@ -63,6 +70,14 @@
     show();
   }
 
+  function dismissTips(event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll("[data-uptime-day]:hover, [data-uptime-day]:focus").forEach(function (bar) {
+      bar.classList.add("tip-dismissed");
+    });
+  }
+
+  document.addEventListener("keydown", dismissTips);
   document.addEventListener("DOMContentLoaded", function () {
     setupBars(document);
     markLateUpdates(document);

@@ -45,6 +45,9 @@ def page_json(page: Page) -> dict:
         "incidents_raise_indicator": page.incidents_raise_indicator,
         "show_next_update": page.show_next_update,
         "escalation_webhook_url": page.escalation_webhook_url or None,
+        "visibility": page.visibility,
+        "allowed_ip_ranges": [r.strip() for r in page.allowed_ip_ranges.splitlines() if r.strip()],
+        "allowed_viewer_emails": [e.strip() for e in page.allowed_viewer_emails.splitlines() if e.strip()],
     }
 
 
@@ -66,6 +69,13 @@ class PageInput(serializers.Serializer):
     incidents_raise_indicator = serializers.BooleanField(required=False)
     show_next_update = serializers.BooleanField(required=False)
     escalation_webhook_url = serializers.URLField(required=False, allow_blank=True, allow_null=True)
+    visibility = serializers.ChoiceField(choices=["public", "private"], required=False)
+    allowed_ip_ranges = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=200
+    )
+    allowed_viewer_emails = serializers.ListField(
+        child=serializers.CharField(max_length=254), required=False, max_length=1000
+    )
 
     RENAMES = {"page_description": "headline", "subdomain": "slug", "domain": "custom_domain"}
 
@@ -74,6 +84,9 @@ class PageInput(serializers.Serializer):
         for name, value in self.validated_data.items():
             if name == "css_link_color":
                 out["brand_colour"] = "#" + value.lstrip("#").lower()
+                continue
+            if name in ("allowed_ip_ranges", "allowed_viewer_emails"):
+                out[name] = "\n".join(item.strip() for item in value)
                 continue
             out[self.RENAMES.get(name, name)] = "" if value is None else value
         return out

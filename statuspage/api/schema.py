@@ -104,6 +104,11 @@ class PageOut(serializers.Serializer):
     incidents_raise_indicator = serializers.BooleanField()
     show_next_update = serializers.BooleanField()
     escalation_webhook_url = _nullable(serializers.CharField)
+    visibility = serializers.ChoiceField(
+        choices=["public", "private"], help_text="Ours: docs/private-pages.md."
+    )
+    allowed_ip_ranges = serializers.ListField(child=serializers.CharField())
+    allowed_viewer_emails = serializers.ListField(child=serializers.CharField())
 
 
 class ComponentOut(serializers.Serializer):

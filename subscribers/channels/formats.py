@@ -20,7 +20,8 @@ def render(fmt: str, *, page: Page, title: str, text: str, link: str, indicator:
     heading = f"{page.name}: {title}"
     if fmt == "slack":
         return {
-            "text": f"{heading}\n{text}\n{link}",  # the notification preview and non-Block clients
+            # The notification preview and non-Block clients; mrkdwn too, so escaped like the blocks.
+            "text": f"{_slack(heading)}\n{_slack(text)}\n{link}",
             "attachments": [
                 {
                     "color": colour,

@@ -337,6 +337,7 @@ def test_the_propagation_setting_is_on_the_settings_form(page, team):
         "reminder_lead_minutes": 5,
         "incidents_raise_indicator": "on",
         "propagate_dependencies": "on",
+        "visibility": "public",
     }
     response = client.post("/console/acme/settings/", data)
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -26,6 +26,7 @@ POLICY = {
     "components": "viewer",
     "templates": "viewer",
     "audit": "viewer",
+    "audit_export": "owner",
     "cadence_report": "viewer",
     "preview": "viewer",
     "incident_new": "commander",

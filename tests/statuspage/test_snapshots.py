@@ -1,5 +1,7 @@
 """The snapshot store: versions, races between publishes, and serving from disk when the cache is gone."""
 
+from datetime import UTC
+
 import pytest
 from django.core.cache import cache
 
@@ -79,3 +81,34 @@ def test_refresh_task_publishes_pages_that_have_no_snapshot(page, other_page):
     assert snapshots.read_manifest(page.code) is not None
     assert snapshots.read_manifest(other_page.code) is not None
     assert publishing.refresh_stale_snapshots() == []
+
+
+@pytest.mark.django_db
+def test_a_publish_queued_before_the_live_render_began_is_folded_into_it(page):
+    # Under a burst of writes each commit queues a publish; one whose change the live version already
+    # read has nothing to add, so the queue cannot grow by a render per write.
+    from datetime import datetime
+
+    import time_machine
+
+    began = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+    began_us = int(began.timestamp() * 1_000_000)
+    with time_machine.travel(began, tick=False):
+        publish_page_task(page.pk)
+        live = snapshots.read_manifest(page.code)["version"]
+        publish_page_task(*json_roundtrip(page.pk, began_us - 1))  # committed before that render read
+        assert snapshots.read_manifest(page.code)["version"] == live
+        publish_page_task(page.pk, began_us)  # committed in the same microsecond: not provably seen
+        assert snapshots.read_manifest(page.code)["version"] > live
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_command_queues_its_publish_with_the_moment_it_committed(page, eager_tasks):
+    from components.services import create_component
+    from statuspage.services import SYSTEM
+
+    before = snapshots.read_manifest(page.code)
+    create_component(actor=SYSTEM, page=page, name="Brand new component")
+    after = snapshots.read_manifest(page.code)
+    assert after is not None and (before is None or after["version"] > before["version"])
+    assert b"Brand new component" in snapshots.read_document(page.code, after["version"], "index.html").body

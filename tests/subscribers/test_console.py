@@ -136,8 +136,12 @@ def test_notification_health_and_retrying_dead_deliveries(page, team, http_recei
     with worker():
         incident = create_incident(actor=SYSTEM, page=page, name="Down", body="x")
     assert Delivery.objects.get().state == "dead"
+    html = team.client("commander").get("/console/acme/notifications/").content.decode()
+    assert "Down" in html and "answered 410" in html and http_receiver.url[:40] in html
+    # A viewer sees the counts, not subscriber addresses (personal data) nor the errors that quote them.
     html = team.client("viewer").get("/console/acme/notifications/").content.decode()
-    assert "Down" in html and "answered 410" in html
+    assert "Down" in html and '<strong class="error-text">1</strong>' in html
+    assert "answered 410" not in html and "127.0.0.1" not in html
     dashboard = team.client("viewer").get("/console/acme/").context["delivery"]
     assert dashboard["dead"] == 1 and dashboard["quarantined"] == 1
 

@@ -66,6 +66,12 @@ class Command(BaseCommand):
         url = f"http://{host}:{port}/"
         env.setdefault("SITE_URL", url.rstrip("/"))
         env["PYTHONUNBUFFERED"] = "1"
+        # Readable lines in a terminal (production keeps the JSON default), and a fresh metrics folder for
+        # this run's processes, as prometheus-client's multiprocess mode asks.
+        env.setdefault("LOG_FORMAT", "text")
+        from statuspage import metrics
+
+        metrics.wipe_multiprocess_dir()
         bin_dir = Path(sys.executable).parent
         celery = str(bin_dir / "celery")
         processes = {
