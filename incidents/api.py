@@ -716,12 +716,13 @@ class ChangeApprove(PageAPIView):
     """POST ext/changes/{id}/approve: an owner's key made by someone other than the author."""
 
     write_role = Role.OWNER
+    decide = staticmethod(services.approve_change)
 
     def post(self, request, page_id, change_id):
         change = _change(self.page, change_id)
         data = ReviewInput(data=body(request, "review"))
         data.is_valid(raise_exception=True)
-        services.approve_change(
+        self.decide(
             actor=_reviewer(request, self.actor),
             target=change,
             comment=data.validated_data["comment"],
@@ -730,22 +731,10 @@ class ChangeApprove(PageAPIView):
         return _change_answer(self.page, change_id)
 
 
-class ChangeReject(PageAPIView):
+class ChangeReject(ChangeApprove):
     """POST ext/changes/{id}/reject, with the reason in `comment`."""
 
-    write_role = Role.OWNER
-
-    def post(self, request, page_id, change_id):
-        change = _change(self.page, change_id)
-        data = ReviewInput(data=body(request, "review"))
-        data.is_valid(raise_exception=True)
-        services.reject_change(
-            actor=_reviewer(request, self.actor),
-            target=change,
-            comment=data.validated_data["comment"],
-            key=request.auth,
-        )
-        return _change_answer(self.page, change_id)
+    decide = staticmethod(services.reject_change)
 
 
 # --- Incident templates -----------------------------------------------------------------------------------

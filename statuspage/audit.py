@@ -88,20 +88,13 @@ def export_rows(page: Page, params: Mapping[str, str]) -> Iterator[tuple[str, ..
                 created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
                 created_at.astimezone(tz).isoformat(),
                 zone,
-                _cell(actor),
-                _cell(action),
+                actor,
+                action,
                 descriptions.get(action)
                 or descriptions.setdefault(action, AuditEvent(action=action).description),
-                _cell(object_type),
-                _cell(object_id),
+                object_type,
+                object_id,
                 before,
                 after_values,
             )
         after = (rows[-1][0], rows[-1][1])
-
-
-def _cell(value: str) -> str:
-    """Neutralise spreadsheet formulas: a cell a spreadsheet would evaluate gets a leading apostrophe."""
-    if value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value

@@ -3,7 +3,6 @@ Thin adapters: parse, check the role (statuspage.permissions), call a selector o
 
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 
 from django import forms
@@ -15,7 +14,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models, transaction
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -25,6 +24,8 @@ from components.services import create_component
 from incidents import cadence
 from incidents.models import Incident
 from statuspage import audit
+from statuspage.clients import client_address
+from statuspage.csv_export import csv_response
 from statuspage.markdown import render_markdown
 from statuspage.models import APIKey, AuditEvent, Membership, Page, Role
 from statuspage.permissions import member_required
@@ -221,19 +222,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 @member_required(Role.OWNER)
 def audit_export(request: HttpRequest) -> HttpResponse:
     """The audit log as CSV, with the page's filters, streamed (owners only: it names everyone's actions)."""
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in audit.export_rows(request.page, request.GET.dict())),
-        content_type="text/csv; charset=utf-8",
-    )
     stamp = timezone.now().strftime("%Y%m%dT%H%MZ")
-    response["Content-Disposition"] = f'attachment; filename="{request.page.slug}-audit-{stamp}.csv"'
-    return response
-
-
-class _Echo:
-    def write(self, value):
-        return value
+    rows = audit.export_rows(request.page, request.GET.dict())
+    return csv_response(rows, f"{request.page.slug}-audit-{stamp}.csv")
 
 
 @require_POST
@@ -268,7 +259,6 @@ def signup(request: HttpRequest) -> HttpResponse:
     """Open sign-up (ALLOW_SIGNUP): an account and a page in one step."""
     if not settings.ALLOW_SIGNUP:
         raise Http404("Sign-up is closed on this installation.")
-    from statuspage.auth.throttle import client_address
     from subscribers import ratelimit
 
     form = SignupForm(request.POST or None, initial={"time_zone": settings.DEFAULT_PAGE_TIME_ZONE})

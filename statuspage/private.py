@@ -37,6 +37,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 
 from statuspage import publishing, snapshots
+from statuspage.clients import client_address
 from statuspage.models import Membership, Page, ViewerLink, parse_ip_ranges, parse_viewer_emails
 
 log = logging.getLogger(__name__)
@@ -77,18 +78,6 @@ def site_entry(page_code: str | None) -> dict | None:
     if not isinstance(entry, dict) or entry.get("private") is not True:
         return None
     return entry
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's address. Behind a proxy (the installation says so with BEHIND_TLS_PROXY, which sets
-    SECURE_PROXY_SSL_HEADER), the last X-Forwarded-For entry: the one our proxy appended; anything before
-    it was written by the client and is not trusted. Otherwise the socket's peer."""
-    if settings.SECURE_PROXY_SSL_HEADER:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        last = forwarded.split(",")[-1].strip()
-        if last:
-            return last
-    return request.META.get("REMOTE_ADDR", "")
 
 
 @functools.lru_cache(maxsize=256)
@@ -133,7 +122,7 @@ def is_member(request: HttpRequest, page_code: str) -> bool:
 
 def has_access(request: HttpRequest, page_code: str, entry: dict) -> bool:
     return (
-        ip_allowed(entry.get("ip_ranges") or [], client_ip(request))
+        ip_allowed(entry.get("ip_ranges") or [], client_address(request))
         or viewer_email(request, page_code) is not None
         or is_member(request, page_code)
     )
@@ -307,7 +296,7 @@ def sign_in_view(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             from subscribers import ratelimit
 
             try:
-                request_link(page=page, email=email, ip=client_ip(request))
+                request_link(page=page, email=email, ip=client_address(request))
             except ratelimit.RateLimited as exc:
                 context["error"] = str(exc)
                 status = 429

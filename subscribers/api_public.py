@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from statuspage.auth.throttle import client_address
+from statuspage.clients import client_address
 from statuspage.models import Page
 from statuspage.serializers import timestamp
 from statuspage.views import resolve_page_code

@@ -400,6 +400,8 @@ def import_subscribers(
     import csv
     import io
 
+    from statuspage.csv_export import restore
+
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
@@ -412,6 +414,7 @@ def import_subscribers(
         by_key[c.code] = c
         by_key.setdefault(c.name.strip().lower(), c)
     for number, row in enumerate(reader, start=2):
+        row = {key: restore(value) for key, value in row.items()}  # our own export, read back unchanged
         if number - 1 > max_rows:
             report.errors.append((number, f"Stopped: at most {max_rows} rows per import."))
             break

@@ -9,14 +9,15 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from statuspage.auth.throttle import client_address
+from statuspage.clients import client_address
 from statuspage.console_views import apply_errors
+from statuspage.csv_export import csv_response
 from statuspage.models import Page, Role
 from statuspage.permissions import member_required
 from statuspage.services import Actor
@@ -282,21 +283,9 @@ def subscriber_action(request: HttpRequest, subscriber_code: str) -> HttpRespons
     return redirect("console:subscribers", page_slug=request.page.slug)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @member_required(Role.COMMANDER)
 def subscriber_export(request: HttpRequest) -> HttpResponse:
-    import csv
-
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in export_rows(request.page)), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{request.page.slug}-subscribers.csv"'
-    return response
+    return csv_response(export_rows(request.page), f"{request.page.slug}-subscribers.csv")
 
 
 @member_required(Role.COMMANDER)

@@ -7,6 +7,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from statuspage.auth import throttle
+from statuspage.clients import client_address
 
 
 class LoginForm(AuthenticationForm):
@@ -15,7 +16,7 @@ class LoginForm(AuthenticationForm):
 
     def clean(self):
         username = self.cleaned_data.get("username") or self.data.get("username", "")
-        address = throttle.client_address(self.request)
+        address = client_address(self.request)
         lock = throttle.locked(username=username, address=address)
         if lock is not None:
             raise ValidationError(lock.message, code="locked")

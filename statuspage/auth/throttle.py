@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest
 from django.utils import timezone
 
 
@@ -36,16 +35,6 @@ class Lockout:
             f"Too many failed attempts to sign in. Try again after {when} (in {minutes} {unit}), "
             "or reset your password."
         )
-
-
-def client_address(request: HttpRequest) -> str:
-    """The client's address. Behind the TLS proxy (BEHIND_TLS_PROXY) it is the last X-Forwarded-For entry,
-    the one the proxy itself added; otherwise the connection's."""
-    if settings.SECURE_PROXY_SSL_HEADER:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded.strip():
-            return forwarded.split(",")[-1].strip()[:64]
-    return request.META.get("REMOTE_ADDR", "")[:64]
 
 
 def _subjects(username: str, address: str) -> list[tuple[str, int]]:

@@ -20,6 +20,7 @@ from django_otp import login as otp_login
 
 from statuspage.auth import throttle, two_factor
 from statuspage.auth.forms import CodeForm, ConfirmDeviceForm, LoginForm, PasswordCheckForm
+from statuspage.clients import client_address
 from statuspage.models import Page
 
 PENDING = "two_factor_pending"
@@ -85,7 +86,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
         return redirect("console:login")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        username, address = user.get_username(), throttle.client_address(request)
+        username, address = user.get_username(), client_address(request)
         lock = throttle.locked(username=username, address=address)
         device = None if lock else two_factor.verify(user, form.cleaned_data["code"])
         if device is None:
@@ -144,7 +145,7 @@ def security(request: HttpRequest) -> HttpResponse:
                 )
                 context.update(enrolled=True, codes=codes)
     elif action == "verify" and verify_form.is_valid():
-        username, address = user.get_username(), throttle.client_address(request)
+        username, address = user.get_username(), client_address(request)
         lock = throttle.locked(username=username, address=address)
         device = None if lock else two_factor.verify(user, verify_form.cleaned_data["code"])
         if device is None:
@@ -165,7 +166,7 @@ def security(request: HttpRequest) -> HttpResponse:
             context["codes"] = two_factor.regenerate_recovery_codes(user=user)
             messages.success(request, "New recovery codes made; the old ones no longer work.")
         else:
-            throttle.record_failure(username=user.get_username(), address=throttle.client_address(request))
+            throttle.record_failure(username=user.get_username(), address=client_address(request))
 
     device = None if context["enrolled"] else two_factor.pending_device(user)
     context.update(

@@ -118,6 +118,30 @@ def test_export_then_import_round_trips_and_bad_rows_are_reported_by_line(
     assert Subscriber.objects.get(page=other_page, email="left@example.com").state == "unsubscribed"
 
 
+def test_the_export_neutralises_formulas_and_imports_back_unchanged(page, other_page, team, make_component):
+    # A component named like a formula would run in a spreadsheet opening the export (CSV injection).
+    formula = make_component(page, '=HYPERLINK("http://evil")')
+    subscribe(page=page, actor=SYSTEM, email="ann@example.com", skip_confirmation=True, components=[formula])
+    exported = b"".join(team.client("commander").get(LIST + "export.csv").streaming_content).decode()
+    import csv
+    import io
+
+    (row,) = list(csv.DictReader(io.StringIO(exported)))
+    assert row["components"] == "'" + formula.name
+
+    make_component(other_page, formula.name)
+    from statuspage.services import add_member
+
+    add_member(actor=SYSTEM, page=other_page, user=team.commander, role="commander")
+    response = team.client("commander").post(
+        "/console/globex/subscribers/import/",
+        {"import-file": SimpleUploadedFile("s.csv", exported.encode()), "import-skip_confirmation": "on"},
+    )
+    assert response.context["report"].errors == []
+    imported = Subscriber.objects.get(page=other_page, email="ann@example.com")
+    assert [c.name for c in imported.components.all()] == [formula.name]
+
+
 def test_a_file_that_is_not_csv_text_is_refused(page, team):
     response = team.client("commander").post(
         LIST + "import/", {"import-file": SimpleUploadedFile("s.csv", b"\xff\xfe\x00bad")}
