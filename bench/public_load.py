@@ -1,6 +1,6 @@
 """Public read load: the demo page and its summary.json under wrk, served as docker-compose.yml serves them
-(granian, WSGI, 4 workers, PostgreSQL and Redis), against nginx serving the very same bytes as static
-files, and as `make run` serves them (launch.py's web process on SQLite); then writes under read load.
+(granian, WSGI, its workers and threads, PostgreSQL and Redis), against nginx serving the very same bytes as
+static files, and as `make run` serves them (launch.py's web process on SQLite); then writes under read load.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/12 \\
         .venv/bin/python -W ignore bench/public_load.py
@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
-# docker-compose.yml's web command, and launch.py's (what `make run` starts), less host and port.
-COMPOSE_WEB = ["--interface", "wsgi", "--workers", "4", "--blocking-threads", "8"]
-MAKE_RUN_WEB = ["--interface", "wsgi", "--workers", "2", "--blocking-threads", "8", "--log-level", "warning"]
+# launch.py's web command (what `make run` starts), less host and port; docker-compose.yml's is read from
+# the file itself (compose_web_flags).
+MAKE_RUN_WEB = ["--interface", "wsgi", "--workers", "2", "--blocking-threads", "4", "--log-level", "warning"]
 COMPOSE_WORKER = ["-A", "statuspage", "worker", "-Q", "celery,publish,deliver,time", "--concurrency", "4"]
 
 NGINX_CONF = """
@@ -207,6 +207,23 @@ print(json.dumps({{"page": page.code, "incident": incident.code, "key": key}}))
     if out.returncode != 0:
         sys.exit(f"setting up the demo page failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compose_web_flags() -> list[str]:
+    """docker-compose.yml's web command less the program, its host, port and application: the benchmark
+    serves the public side exactly as the production shape does."""
+    import yaml
+
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["command"]
+    if command[0] != "granian" or command[-1] != "statuspage.wsgi:application":
+        sys.exit(f"docker-compose.yml's web command is not granian serving the WSGI application: {command}")
+    flags, args = [], iter(command[1:-1])
+    for arg in args:
+        if arg in ("--host", "--port"):
+            next(args)
+        else:
+            flags.append(arg)
+    return flags
 
 
 def granian(env: dict, port: int, flags: list[str], log: Path) -> subprocess.Popen:
@@ -410,7 +427,7 @@ def main() -> None:
         # Loading the demo enqueued a publish for every command it ran; no worker was there to run them.
         # Drop that backlog, or the write test would first wait for it.
         redis.Redis.from_url(redis_url).delete(*COMPOSE_WORKER[4].split(","))
-        web = granian(compose_env, port, COMPOSE_WEB, work / "granian.log")
+        web = granian(compose_env, port, compose_web_flags(), work / "granian.log")
         procs.append(web)
         page_url = f"http://127.0.0.1:{port}/pages/demo/"
         summary_url = page_url + "api/v2/summary.json"

@@ -168,6 +168,9 @@ def uptime_for_components(
     ):
         changes[cid].append((created_at, new_status))
 
+    # The same days for every component: their bounds are worked out once (at 500 components, 45,000
+    # zone conversions fewer).
+    calendar = [(d, *day_bounds(d, tz)) for d in (first + timedelta(days=i) for i in range(days))]
     result = {}
     for c in components:
         # The component's life starts at its start date (if set) or its creation.
@@ -176,9 +179,7 @@ def uptime_for_components(
             life_start = day_bounds(c.start_date, tz)[0]
         intervals = _intervals(at_start.get(c.pk), changes.get(c.pk, []), window_start, now)
         day_list = []
-        for i in range(days):
-            d = first + timedelta(days=i)
-            start, end = day_bounds(d, tz)
+        for d, start, end in calendar:
             start, end = max(start, life_start, window_start), min(end, now)
             day = Day(date=d)
             if end > start:

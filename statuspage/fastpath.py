@@ -32,6 +32,7 @@ document kind header by header with Django's. docs/performance.md has the costs 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -59,6 +60,9 @@ MAX_DOCUMENTS = 512
 MAX_PAGES = 1024
 # Host headers remembered as allowed or not; cleared when full (a client can send any Host).
 MAX_HOSTS = 1024
+# Requests (path, query, host, scheme) remembered with the document they lead to; cleared when full.
+MAX_TARGETS = 4096
+_UNKNOWN = object()
 
 # Document kinds, by the headers their view adds.
 DOCUMENT, API, BADGE, EMBED = "document", "api", "badge", "embed"
@@ -212,10 +216,24 @@ def middleware_headers(*, secure: bool) -> list[tuple[str, str]]:
 REQUEST_MIDDLEWARE = "statuspage.observability.RequestMiddleware"
 
 
-def _request_id(environ: dict, sane: re.Pattern) -> str:
-    """observability.RequestMiddleware's id: a sane incoming X-Request-ID, or a fresh one."""
-    incoming = environ.get("HTTP_X_REQUEST_ID", "")
-    return incoming if sane.match(incoming) else secrets.token_hex(16)
+class RequestIds:
+    """observability.RequestMiddleware's id (a sane incoming X-Request-ID, or a fresh one) at a fraction
+    of the cost: a fresh id is 32 hex digits, a random prefix per process and a counter, unique within
+    the installation like the middleware's token_hex(16) (it needs to be unique, not secret)."""
+
+    def __init__(self, sane: re.Pattern) -> None:
+        self.match = sane.match
+        self.pid = 0
+
+    def __call__(self, environ: dict) -> str:
+        incoming = environ.get("HTTP_X_REQUEST_ID")
+        if incoming and self.match(incoming):
+            return incoming
+        if self.pid != os.getpid():  # a forked process must not repeat its parent's ids
+            self.pid = os.getpid()
+            self.prefix = secrets.token_hex(10)
+            self.counter = itertools.count()
+        return f"{self.prefix}{next(self.counter):012x}"
 
 
 def _signature(path: str) -> tuple | None:
@@ -270,6 +288,8 @@ class FastPath:
         self._index: tuple | None = None  # (root, signature, read at, index)
         self._manifests: dict[str, tuple] = {}  # code -> (root, signature, read at, version)
         self._prepared: dict[str, tuple[int, dict]] = {}  # code -> (version, {(name, kind, secure): answer})
+        self._targets: dict[tuple, tuple | None] = {}  # (path, query, host, secure) -> _target()
+        self._targets_of: dict | None = None  # the site index they were found in
         # What observability.RequestMiddleware does for Django's answers, done here for ours: the request
         # id echoed and the request counted (no log line: at tens of thousands a second it would cost more
         # than the answer; the metrics count every request).
@@ -278,7 +298,7 @@ class FastPath:
             from statuspage import metrics, observability
 
             self._record = metrics.record_request
-            self._sane_request_id = observability.SANE_REQUEST_ID
+            self._request_id = RequestIds(observability.SANE_REQUEST_ID)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -292,7 +312,7 @@ class FastPath:
             if answer is not None:
                 status, headers, body, label = answer
                 if self._observed:
-                    headers = [*headers, ("X-Request-ID", _request_id(environ, self._sane_request_id))]
+                    headers = [*headers, ("X-Request-ID", self._request_id(environ))]
                     code = 304 if status[0] == "3" else 200
                     self._record(
                         route=label, method=method, status=code, seconds=time.perf_counter() - started
@@ -303,14 +323,13 @@ class FastPath:
 
     def answer(self, environ: dict) -> tuple[str, list, bytes, str] | None:
         """(status line, headers, body, metrics label) for a snapshot document, or None: Django answers."""
-        found = route(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
-        if found is None:
-            return None
-        slug, kind, name, label = found
         cfg = _config or config()
-        host = self._host(environ, cfg)
-        if host is None:
+        if cfg.django_only:
             return None
+        if cfg.forwarded_host and "HTTP_X_FORWARDED_HOST" in environ:
+            host = environ["HTTP_X_FORWARDED_HOST"]
+        else:
+            host = environ.get("HTTP_HOST")
         secure = self._is_secure(environ, cfg)
         if cfg.ssl_redirect and not secure:
             return None
@@ -318,9 +337,21 @@ class FastPath:
         index = self._site_index(root)
         if index is None:
             return None
-        code = views.page_code_in(index, slug, host)
-        if code is None or is_private(index, code):
+        # Where a request leads depends only on its path, query, host and scheme, and on the site index:
+        # remembered per index (a new index starts afresh), bounded (a client can send any of them).
+        if index is not self._targets_of:
+            self._targets.clear()
+            self._targets_of = index
+        key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), host, secure)
+        target = self._targets.get(key, _UNKNOWN)
+        if target is _UNKNOWN:
+            target = self._target(key, index, cfg)
+            if len(self._targets) >= MAX_TARGETS:
+                self._targets.clear()
+            self._targets[key] = target
+        if target is None:
             return None
+        code, name, kind, label = target
         version = self._version(root, code)
         if version is None:
             return None
@@ -330,8 +361,8 @@ class FastPath:
                 self._prepared.clear()
             held = self._prepared[code] = (version, {})
         documents = held[1]
-        key = (name, kind, secure)
-        prepared = documents.get(key)
+        doc_key = (name, kind, secure)
+        prepared = documents.get(doc_key)
         if prepared is None:
             doc = snapshots.read_document(code, version, name)
             if doc is None:
@@ -339,13 +370,27 @@ class FastPath:
             prepared = self._prepare(doc, kind, cfg.extra[secure])
             if len(documents) >= MAX_DOCUMENTS:
                 documents.clear()
-            documents[key] = prepared
+            documents[doc_key] = prepared
         ok, not_modified, body, etag, last_modified = prepared
         inm = environ.get("HTTP_IF_NONE_MATCH")
         ims = environ.get("HTTP_IF_MODIFIED_SINCE")
         if (inm is not None or ims) and views.not_modified(inm, ims, etag, last_modified):
             return "304 Not Modified", not_modified, b"", label
         return "200 OK", ok, body, label
+
+    def _target(self, key: tuple, index: dict, cfg: Config) -> tuple[str, str, str, str] | None:
+        """(page code, document name, kind, metrics label) that a request leads to, or None when Django
+        must answer it: not a snapshot document, a Host Django would refuse, a page not in the index or
+        a private one."""
+        path, query, host, _secure = key
+        found = route(path, query)
+        if found is None or not self._host_allowed(host, cfg):
+            return None
+        slug, kind, name, label = found
+        code = views.page_code_in(index, slug, host)
+        if code is None or is_private(index, code):
+            return None
+        return code, name, kind, label
 
     @staticmethod
     def _prepare(doc: snapshots.Document, kind: str, extra: list[tuple[str, str]]) -> tuple:
@@ -356,16 +401,10 @@ class FastPath:
         return ok, not_modified, doc.body, doc.etag, doc.last_modified
 
     @staticmethod
-    def _host(environ: dict, cfg: Config) -> str | None:
-        """request.get_host(), or None where Django would refuse the host (or find none to check)."""
-        if cfg.django_only:
-            return None
-        if cfg.forwarded_host and "HTTP_X_FORWARDED_HOST" in environ:
-            host = environ["HTTP_X_FORWARDED_HOST"]
-        else:
-            host = environ.get("HTTP_HOST")
+    def _host_allowed(host: str | None, cfg: Config) -> bool:
+        """Whether request.get_host() would accept this Host (or forwarded host) header."""
         if not host:
-            return None
+            return False
         allowed = cfg.hosts.get(host)
         if allowed is None:
             domain, _port = split_domain_port(host)
@@ -373,7 +412,7 @@ class FastPath:
             if len(cfg.hosts) >= MAX_HOSTS:
                 cfg.hosts.clear()
             cfg.hosts[host] = allowed
-        return host if allowed else None
+        return allowed
 
     @staticmethod
     def _is_secure(environ: dict, cfg: Config) -> bool:

@@ -225,9 +225,13 @@ def render_documents(page: Page, *, now: datetime, version: int) -> dict[str, Do
     """Every eagerly published document of `page`, by name."""
     lm = now.timestamp()
     index = index_context(page, now=now, version=version)
+    # The live fragment is most of the page (the uptime bars): rendered once, and put into the page as is.
+    live = _render("public/index.html#live", index, page)
     docs = {
-        "index.html": Document.make(_render("public/index.html", index, page), HTML, lm),
-        "live.html": Document.make(_render("public/index.html#live", index, page), HTML, lm),
+        "index.html": Document.make(
+            _render("public/index.html", index | {"live_html": live}, page), HTML, lm
+        ),
+        "live.html": Document.make(live, HTML, lm),
         "history/1.html": Document.make(
             _render("public/history.html", history_context(page, number=1, now=now, version=version), page),
             HTML,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django import template
+from django.utils.html import escape
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
@@ -58,3 +59,49 @@ def ago(moment: datetime | None, now: datetime) -> str:
 def dictget(mapping: dict, key: str):
     """{{ counts|dictget:"active" }}: a dict lookup by a variable key; 0 when absent."""
     return (mapping or {}).get(key, 0)
+
+
+# --- Uptime bars ----------------------------------------------------------------------------------
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAY_LINES = (
+    (ComponentStatus.MAJOR_OUTAGE.value, "Major outage"),
+    (ComponentStatus.PARTIAL_OUTAGE.value, "Partial outage"),
+    (ComponentStatus.DEGRADED_PERFORMANCE.value, "Degraded"),
+    (ComponentStatus.UNDER_MAINTENANCE.value, "Maintenance"),
+)
+
+
+@register.simple_tag
+def uptime_bars(uptime) -> SafeString:
+    """One component's day bars (components.selectors.Uptime), each with its tooltip: the date, the
+    uptime, the time in each non-operational status and the incidents of that day, as markup, so every fact
+    is there with JavaScript off. Built here rather than in the template: a page shows 90 bars a
+    component, and at 500 components the template engine spent about 90% of a publish on them
+    (docs/benchmarks.md, bench/scale.py); this is the same markup some 30 times faster."""
+    out = []
+    for day in uptime.days:
+        worst = day.worst or ""
+        d = day.date
+        out.append(
+            f'<li class="bar bar--{worst or "none"}" tabindex="0" data-uptime-day="{d.isoformat()}" '
+            f'data-worst="{worst}"><span class="tip" role="tooltip">'
+            f"<strong>{_MONTHS[d.month - 1]} {d.day}, {d.year}</strong>"
+        )
+        if day.has_data:
+            out.append(f' <span class="tip__pct">{percent(day.uptime)} uptime</span>')
+            seconds = day.seconds
+            for status, label in _DAY_LINES:
+                if seconds.get(status):
+                    out.append(
+                        f'<span class="tip__line"><span class="dot dot--{status}" aria-hidden="true"></span>'
+                        f"{label} {duration(seconds[status])}</span>"
+                    )
+            if day.incidents:
+                out.extend(f'<span class="tip__incident">{escape(i.name)}</span>' for i in day.incidents)
+            elif not day.downtime:
+                out.append('<span class="tip__line">No downtime recorded</span>')
+        else:
+            out.append(' <span class="tip__line">No data</span>')
+        out.append("</span></li>")
+    return SafeString("".join(out))

@@ -8,6 +8,8 @@ at the WSGI boundary, so each test knows which of the two answered.
 from __future__ import annotations
 
 import io
+import os
+import re
 import shutil
 import sys
 from datetime import UTC, datetime, timedelta
@@ -379,11 +381,30 @@ def test_each_request_gets_an_id_and_is_counted_under_django_s_route(fast, acme)
         call(fast, path, host=host)
         match = resolve(path.partition("?")[0])
         expected = match.route or match.view_name
+        metrics.flush_requests()
         before = metrics.REQUESTS.labels("GET", expected, "2xx")._value.get()
         served_fast(fast, path, host=host)
+        metrics.flush_requests()
         assert metrics.REQUESTS.labels("GET", expected, "2xx")._value.get() == before + 1, path
     assert served_fast(fast, "/pages/acme/", **{"X-Request-ID": "abc-123"})[1]["x-request-id"] == "abc-123"
     fresh = {
         served_fast(fast, "/pages/acme/", **{"X-Request-ID": "bad id\n"})[1]["x-request-id"] for _ in "ab"
     }
-    assert len(fresh) == 2 and all(len(rid) == 32 for rid in fresh)
+    assert len(fresh) == 2 and all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in fresh)
+
+
+def test_fresh_request_ids_differ_between_a_process_and_its_fork():
+    """The fast path makes ids from a per-process prefix and a counter: a forked web worker must not
+    repeat the ids of the process it was forked from."""
+    ids = fastpath.RequestIds(re.compile(r"^[a-z]+$"))
+    parent = [ids({}) for _ in range(3)]
+    assert len(set(parent)) == 3 and ids({"HTTP_X_REQUEST_ID": "kept"}) == "kept"
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, to the parent
+        os.write(write, ids({}).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    assert re.fullmatch(r"[0-9a-f]{32}", child) and child[:20] != parent[0][:20]

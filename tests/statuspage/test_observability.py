@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -179,6 +180,54 @@ def test_metrics_count_requests_by_route_method_and_status_class(client, page):
         - value(before, "statuspage_http_requests_total", **gone)
         == 1
     )
+
+
+@pytest.mark.django_db
+def test_requests_tallied_in_many_threads_reach_the_histogram_as_observe_would_put_them(client, page):
+    """record_request tallies in process memory and flush_requests adds the tally in bulk: every request
+    counted once, in the bucket Histogram.observe() would choose, the sum exact."""
+    from statuspage import metrics
+
+    route = "tally-test"
+    before = scrape(client)
+    seconds = [0.0005, 0.001, 0.003, 0.003, 7.0, 20.0]
+
+    def record() -> None:
+        for s in seconds:
+            metrics.record_request(route=route, method="GET", status=200, seconds=s)
+
+    threads = [threading.Thread(target=record) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    metrics.record_request(route=route, method="BREW", status=418, seconds=0.0)
+    after = scrape(client)  # a scrape flushes its own process's tally first
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("statuspage_http_requests_total", method="GET", route=route, status="2xx") == 48
+    assert delta("statuspage_http_requests_total", method="other", route=route, status="4xx") == 1
+    bucket = "statuspage_http_request_duration_seconds_bucket"
+    # Cumulative, as exposed: le=0.001 holds 0.0005 and 0.001 (a bound is inclusive), and so on.
+    expected = {"0.001": 17, "0.0025": 17, "0.005": 33, "5.0": 33, "10.0": 41, "+Inf": 49}
+    assert {le: delta(bucket, route=route, le=le) for le in expected} == expected
+    assert delta("statuspage_http_request_duration_seconds_count", route=route) == 49
+    total = delta("statuspage_http_request_duration_seconds_sum", route=route)
+    assert total == pytest.approx(8 * sum(seconds))
+
+
+@pytest.mark.django_db
+def test_a_process_flushes_its_tally_without_a_scrape(page):
+    """Each process runs one flusher thread, so counts reach the shared files that another process
+    scrapes even when this process never answers /metrics."""
+    from statuspage import metrics
+
+    metrics.record_request(route="flusher-test", method="GET", status=200, seconds=0.01)
+    flushers = [t for t in threading.enumerate() if t.name == "metrics-flush"]
+    assert len(flushers) == 1 and flushers[0].daemon and flushers[0].is_alive()
+    assert metrics._flusher_pid == os.getpid()
 
 
 @pytest.mark.django_db

@@ -86,7 +86,7 @@ class Command(BaseCommand):
                 "--workers",
                 str(workers),
                 "--blocking-threads",
-                "8",
+                "4",
                 "--log-level",
                 "warning",
                 "statuspage.wsgi:application",
