@@ -133,6 +133,20 @@ def _claim(ids: Iterable[int], now: datetime) -> str:
     return token
 
 
+_NOT_READ_WHILE_SENDING = (
+    "next_attempt_at",
+    "claimed_at",
+    "sent_at",
+    "last_error",
+    "subscriber__created_at",
+    "subscriber__confirmed_at",
+    "subscriber__confirmation_sent_at",
+    "subscriber__unsubscribed_at",
+    "subscriber__quarantined_at",
+    "subscriber__last_error",
+)
+
+
 def send_deliveries(ids: list[int]) -> dict[str, int]:
     """Send the given deliveries that are due and not claimed by anyone else. Network I/O happens outside
     any transaction; each outcome is recorded the moment it is known."""
@@ -142,6 +156,8 @@ def send_deliveries(ids: list[int]) -> dict[str, int]:
     rows = list(
         Delivery.objects.filter(claim=token, state=DeliveryState.SENDING)
         .select_related("subscriber")
+        # Timestamps and errors the send path never reads: parsing them was a tenth of a worker's CPU.
+        .defer(*_NOT_READ_WHILE_SENDING)
         .order_by("event_id", "id")
     )
     # A chunk holds a few events of one page: load each event (and its page, incident, update, component)

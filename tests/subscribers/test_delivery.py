@@ -513,3 +513,25 @@ def test_two_workers_sending_the_same_chunk_send_each_delivery_once(page, smtp):
     assert sum(r["sent"] for r in results) == 40
     assert len(smtp.messages) == 40
     assert len({m["X-Envelope-To"] for m in smtp.messages}) == 40
+
+
+def test_sending_a_chunk_costs_one_query_a_delivery_beyond_a_fixed_few(page, smtp):
+    """The send path reads each chunk's rows once (some of their columns deferred): a delivery costs its
+    own sent record and nothing more, so no field it reads is left to load one row at a time."""
+    from django.test.utils import CaptureQueriesContext
+
+    from subscribers.services import subscribe
+
+    for i in range(25):
+        subscribe(page=page, actor=SYSTEM, email=f"q{i}@example.com", skip_confirmation=True)
+    incident = create_incident(actor=SYSTEM, page=page, name="X", body="y", deliver_notifications=True)
+    event = OutboxEvent.objects.get(incident=incident)
+    Delivery.objects.bulk_create([Delivery(event=event, subscriber=s) for s in Subscriber.objects.all()])
+    ids = list(Delivery.objects.order_by("id").values_list("id", flat=True))
+    counts = []
+    for chunk in (ids[:5], ids[5:]):
+        with CaptureQueriesContext(connection) as queries:
+            assert delivery.send_deliveries(chunk)["sent"] == len(chunk)
+        counts.append(len(queries))
+    assert counts[1] - counts[0] == len(ids) - 10  # 20 deliveries against 5: 15 more sent records
+    assert len(smtp.messages) == 25
