@@ -290,6 +290,7 @@ class FastPath:
         self._prepared: dict[str, tuple[int, dict]] = {}  # code -> (version, {(name, kind, secure): answer})
         self._targets: dict[tuple, tuple | None] = {}  # (path, query, host, secure) -> _target()
         self._targets_of: dict | None = None  # the site index they were found in
+        self._gzip_ok: dict[str | None, bool] = {}  # Accept-Encoding header -> gzip allowed
         # What observability.RequestMiddleware does for Django's answers, done here for ours: the request
         # id echoed and the request counted (no log line: at tens of thousands a second it would cost more
         # than the answer; the metrics count every request).
@@ -361,13 +362,21 @@ class FastPath:
                 self._prepared.clear()
             held = self._prepared[code] = (version, {})
         documents = held[1]
-        doc_key = (name, kind, secure)
+        encodings = environ.get("HTTP_ACCEPT_ENCODING")
+        gz = self._gzip_ok.get(encodings)
+        if gz is None:
+            gz = snapshots.accepts_gzip(encodings)
+            if len(self._gzip_ok) >= MAX_HOSTS:
+                self._gzip_ok.clear()
+            self._gzip_ok[encodings] = gz
+        doc_key = (name, kind, secure, gz)
         prepared = documents.get(doc_key)
         if prepared is None:
             doc = snapshots.read_document(code, version, name)
             if doc is None:
                 return None
-            prepared = self._prepare(doc, kind, cfg.extra[secure])
+            compressed = doc.gzipped if gz else None
+            prepared = self._prepare(compressed or doc, kind, cfg.extra[secure], gzip=compressed is not None)
             if len(documents) >= MAX_DOCUMENTS:
                 documents.clear()
             documents[doc_key] = prepared
@@ -393,10 +402,12 @@ class FastPath:
         return code, name, kind, label
 
     @staticmethod
-    def _prepare(doc: snapshots.Document, kind: str, extra: list[tuple[str, str]]) -> tuple:
+    def _prepare(doc: snapshots.Document, kind: str, extra: list[tuple[str, str]], *, gzip: bool) -> tuple:
         common = [("ETag", doc.etag), ("Last-Modified", formatdate(doc.last_modified, usegmt=True))]
         common += VIEW_HEADERS[kind] + extra
         ok = [("Content-Type", doc.content_type), *common, ("Content-Length", str(len(doc.body)))]
+        if gzip:
+            ok.append(("Content-Encoding", "gzip"))
         not_modified = [*common, ("Content-Length", "0")]
         return ok, not_modified, doc.body, doc.etag, doc.last_modified
 

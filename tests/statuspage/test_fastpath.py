@@ -7,6 +7,7 @@ at the WSGI boundary, so each test knows which of the two answered.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import re
@@ -210,6 +211,67 @@ def test_conditional_requests_get_the_same_304_as_django(fast, django_app, acme)
         reference = call(django_app, "/pages/acme/", **conditions)
         assert reference[0] == 200, conditions
         assert served_fast(fast, "/pages/acme/", **conditions) == reference, conditions
+
+
+@pytest.mark.django_db
+def test_clients_that_accept_gzip_get_the_same_compressed_bytes_from_both_paths(fast, django_app, acme):
+    _, api, incident = acme
+    compressed = 0
+    for path, host in kinds(api, incident):
+        plain = call(django_app, path, host=host)
+        status, headers, body = call(django_app, path, host=host, **{"Accept-Encoding": "gzip, br"})
+        assert served_fast(fast, path, host=host, **{"Accept-Encoding": "gzip, br"}) == (
+            status,
+            headers,
+            body,
+        )
+        if headers.get("content-encoding") == "gzip":
+            compressed += 1
+            assert gzip.decompress(body) == plain[2], path
+            assert headers["etag"] == plain[1]["etag"][:-1] + '-gzip"', path  # another representation
+            assert headers["content-length"] == str(len(body)) and headers["vary"] == "Accept-Encoding"
+        else:  # too small to gain: the identity answer
+            assert (status, headers, body) == plain and len(body) < snapshots.GZIP_MIN_BYTES, path
+    assert compressed >= 5  # the page, the feeds, summary.json, ...
+    # The compressed answer's ETag makes a 304 for it; the identity's ETag does not match it, and back.
+    _, gz_headers, _ = call(django_app, "/pages/acme/", **{"Accept-Encoding": "gzip"})
+    _, plain_headers, _ = call(django_app, "/pages/acme/")
+    for app in (django_app, fast):
+        assert (
+            call(app, "/pages/acme/", **{"Accept-Encoding": "gzip", "If-None-Match": gz_headers["etag"]})[0]
+            == 304
+        )
+        assert (
+            call(app, "/pages/acme/", **{"Accept-Encoding": "gzip", "If-None-Match": plain_headers["etag"]})[
+                0
+            ]
+            == 200
+        )
+        assert call(app, "/pages/acme/", **{"If-None-Match": gz_headers["etag"]})[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, False),
+        ("", False),
+        ("gzip", True),
+        ("GZIP", True),
+        ("deflate, gzip;q=1.0, *;q=0.5", True),
+        ("br;q=1.0, gzip;q=0.8, *;q=0.1", True),
+        ("gzip;q=0", False),
+        ("gzip;q=0.000", False),
+        ("*", True),
+        ("*;q=0", False),
+        ("gzip;q=0, *", False),
+        ("identity", False),
+        ("br, deflate", False),
+        ("x-gzip", True),
+        ("gzip;q=bogus", False),
+    ],
+)
+def test_accept_encoding_is_read_as_rfc_9110_says(header, expected):
+    assert snapshots.accepts_gzip(header) is expected
 
 
 @pytest.mark.django_db
