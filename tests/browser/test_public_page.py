@@ -3,6 +3,7 @@ collapse, a phone layout without horizontal scrolling, complete with JavaScript 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -85,7 +86,7 @@ def test_uptime_bar_tooltip_shows_on_hover_stays_on_screen_and_escape_hides_it(
     assert api_bars.count() == 90
     expect(visible_tips(page)).to_have_count(0)
 
-    page.locator("[data-uptime-day][data-worst='major_outage']").first.hover()
+    page.locator("[data-uptime-day].bar--major_outage").first.hover()
     expect(visible_tips(page)).to_have_count(1)
     tip = visible_tips(page).first
     expect(tip).to_contain_text("Major outage 2 h")
@@ -124,7 +125,7 @@ def test_uptime_bar_tooltip_works_by_keyboard(live_server, demo_page, context_fa
     # Arrow keys walk the days; the tooltip follows the focus.
     for _ in range(3):
         page.keyboard.press("ArrowLeft")
-    expect(focused).to_have_attribute("data-worst", "major_outage")
+    expect(focused).to_have_class(re.compile(r"\bbar--major_outage\b"))
     expect(visible_tips(page)).to_have_count(1)
     expect(visible_tips(page).first).to_contain_text("API outage")
     page.keyboard.press("Escape")
@@ -210,7 +211,7 @@ def test_with_javascript_off_every_fact_is_shown(live_server, demo_page, context
     expect(page.get_by_text("EU", exact=True)).to_be_visible()
     page.get_by_text("?", exact=True).first.click()
     expect(page.get_by_text("REST endpoints")).to_be_visible()
-    page.locator("[data-uptime-day][data-worst='major_outage']").first.hover()
+    page.locator("[data-uptime-day].bar--major_outage").first.hover()
     expect(page.locator("[role=tooltip]:visible")).to_contain_text("API outage")
     # The incident has its own page, and subscribing offers every field at once.
     page.get_by_role("link", name="API outage").first.click()
