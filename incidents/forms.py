@@ -11,6 +11,20 @@ from incidents.models import Impact, Incident, IncidentStatus, IncidentTemplate
 from incidents.services import DEFAULT_BODIES
 from statuspage.models import Page, Role
 
+
+class MomentField(forms.DateTimeField):
+    """A local date and time a status page can mean: from 1970 to 2099, as the API's Moment. Anything else
+    is a typo, and near the ends of the calendar the conversion from the page's zone to UTC overflows."""
+
+    default_error_messages = {"range": "Give a time between 1970 and 2100."}
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is not None and not 1970 <= moment.year < 2100:
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return moment
+
+
 KEEP = ""
 
 
@@ -90,12 +104,8 @@ class IncidentForm(ComponentStatusesMixin, forms.Form):
 class BackfillForm(ComponentStatusesMixin, forms.Form):
     name = forms.CharField(label="Title", max_length=200)
     body = forms.CharField(label="What happened", widget=forms.Textarea(attrs={"rows": 4}))
-    started_at = forms.DateTimeField(
-        label="Started", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
-    resolved_at = forms.DateTimeField(
-        label="Resolved", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
+    started_at = MomentField(label="Started", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    resolved_at = MomentField(label="Resolved", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
     def __init__(self, *args, page: Page, **kwargs):
         super().__init__(*args, **kwargs)
@@ -158,7 +168,7 @@ class UpdateForm(ComponentStatusesMixin, forms.Form):
 
 class EditUpdateForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}))
-    display_at = forms.DateTimeField(
+    display_at = MomentField(
         label="Shown as posted at", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
 
@@ -279,8 +289,8 @@ class MaintenanceForm(MaintenanceSettingsMixin):
     """Schedule a maintenance, once or recurring; times are in the page's zone (the console's current one)."""
 
     name = forms.CharField(label="Title", max_length=200)
-    scheduled_for = forms.DateTimeField(label="Starts", widget=LOCAL_DATETIME)
-    scheduled_until = forms.DateTimeField(label="Ends", widget=LOCAL_DATETIME)
+    scheduled_for = MomentField(label="Starts", widget=LOCAL_DATETIME)
+    scheduled_until = MomentField(label="Ends", widget=LOCAL_DATETIME)
     components = ComponentsChoiceField(
         queryset=Component.objects.none(), required=False, label="Affected components"
     )
@@ -376,8 +386,8 @@ class MaintenanceEditForm(MaintenanceSettingsMixin):
 
 
 class RescheduleForm(forms.Form):
-    scheduled_for = forms.DateTimeField(label="New start", widget=LOCAL_DATETIME)
-    scheduled_until = forms.DateTimeField(label="New end", widget=LOCAL_DATETIME)
+    scheduled_for = MomentField(label="New start", widget=LOCAL_DATETIME)
+    scheduled_until = MomentField(label="New end", widget=LOCAL_DATETIME)
     body = forms.CharField(label="Message", required=False, widget=forms.Textarea(attrs={"rows": 2}))
     deliver_notifications = forms.BooleanField(label="Notify subscribers", required=False, initial=True)
 
@@ -390,7 +400,7 @@ class RescheduleForm(forms.Form):
 
 
 class ExtendForm(forms.Form):
-    scheduled_until = forms.DateTimeField(label="New end", widget=LOCAL_DATETIME)
+    scheduled_until = MomentField(label="New end", widget=LOCAL_DATETIME)
     body = forms.CharField(label="Message", required=False, widget=forms.Textarea(attrs={"rows": 2}))
     deliver_notifications = forms.BooleanField(label="Notify subscribers", required=False, initial=True)
 

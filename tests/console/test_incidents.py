@@ -290,6 +290,26 @@ def test_correcting_an_update_with_bad_input_writes_nothing(team, incident):
     assert written() == before
 
 
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00", "9999-12-31T23:59", "1969-12-31T23:59", "2100-01-01T00:00"]
+)
+def test_a_time_at_the_ends_of_the_calendar_is_a_field_error_not_a_crash(team, incident, page, moment):
+    """Year 1 or 9999 in the page's zone cannot be turned into UTC (it overflowed into a 500, found by the
+    form fuzzing); every console date and time is held to 1970-2099, as the API's are."""
+    from statuspage.services import SYSTEM, update_page
+
+    update = incident.updates.get()
+    for zone in ("Pacific/Kiritimati", "Etc/GMT+12"):  # the zones furthest ahead of UTC and behind it
+        update_page(actor=SYSTEM, page=page, time_zone=zone)
+        before = written()
+        response = team.client("commander").post(
+            url(incident, f"updates/{update.code}/edit/"), {"body": "Corrected.", "display_at": moment}
+        )
+        assert response.status_code == 200, zone
+        assert errors_of(response) == {"display_at": ["Give a time between 1970 and 2100."]}
+        assert written() == before
+
+
 # Handover -----------------------------------------------------------------------------------------------
 
 
