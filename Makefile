@@ -31,10 +31,13 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall when the declared dependencies change.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# Reinstall when the declared dependencies or the lock change. The lock constrains every version it names,
+# so a fresh machine installs exactly what was tested and audited, not whatever PyPI published since
+# (a newer release made CI's lock check fail on a fresh clone). To upgrade: install the newer versions into
+# .venv with pip, run the suite, then `make lock`.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet -e . --group dev
+	$(BIN)/python -m pip install --quiet -e . --group dev -c requirements.lock
 	@touch $@
 
 install: $(VENV)/.installed
