@@ -11,8 +11,9 @@ port of its own. It creates (and afterwards drops) its own database next to DATA
 Redis database it is given.
 
 1. Reads: wrk at each number of connections (32, 128, 512; --duration seconds each) against the page and
-   summary.json, first from our server, then from nginx, then from the `make run` server. Requests a second,
-   p50 and p99 latency, non-2xx answers and socket errors, and our share of nginx's requests a second.
+   summary.json, our server and nginx alternating for --rounds rounds, then the `make run` server. The
+   median of each figure over the rounds: requests a second, p50 and p99 latency, non-2xx answers and
+   socket errors, and our share of nginx's requests a second (the median of the shares within a round).
 2. Writes under read load: while wrk holds 128 connections on the page (our server, a Celery worker as in
    docker-compose.yml publishing), a commander PATCHes the incident through the management API once a
    second for --writes seconds; a poller reads the page every 20 ms and notes when each new text is served.
@@ -168,6 +169,11 @@ def wrk(url: str, connections: int, duration: int, threads: int = 2) -> dict:
         "non2xx": int(non2xx[1]) if non2xx else 0,
         "errors": sum(int(n) for n in errors.groups()) if errors else 0,
     }
+
+
+def median_of(results: list[dict]) -> dict:
+    """The median of each figure over several wrk runs of the same load."""
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
 
 
 # --- The servers ---------------------------------------------------------------------------------------
@@ -334,8 +340,8 @@ def report(rows: list[dict], sizes: dict, writes: dict | None, loads: list[str],
         f"### Results ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
         f"Machine: {machine()}; load average before / after: {loads[0]} / {loads[-1]}. "
-        f"{args.duration} s a run, wrk -t2. Documents: page {sizes['page']:,} bytes, "
-        f"summary.json {sizes['summary']:,} bytes.",
+        f"{args.rounds} rounds of {args.duration} s a run (medians; shares within a round), wrk -t2. "
+        f"Documents: page {sizes['page']:,} bytes, summary.json {sizes['summary']:,} bytes.",
         "",
         "| document | connections | server | requests/s | p50 ms | p99 ms | non-2xx / errors "
         "| share of nginx |",
@@ -348,7 +354,8 @@ def report(rows: list[dict], sizes: dict, writes: dict | None, loads: list[str],
                 r = by.get((server, doc, c))
                 if r is None:
                     continue
-                share = f"**{r['rps'] / base['rps']:.0%}**" if base and server != "nginx" else ""
+                ratio = r.get("share", r["rps"] / base["rps"] if base else None)
+                share = f"**{ratio:.0%}**" if ratio is not None and server != "nginx" else ""
                 lines.append(
                     f"| {doc} | {c} | {server} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
                     f"{r['non2xx']} / {r['errors']} | {share} |"
@@ -366,13 +373,30 @@ def report(rows: list[dict], sizes: dict, writes: dict | None, loads: list[str],
     return "\n".join(lines) + "\n"
 
 
+def append_to_docs(section: str) -> None:
+    """Add a result section at the end of docs/benchmarks.md's public read load part (before the next
+    part's heading), so each benchmark's results stay under its own heading."""
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text()
+    start = text.find("## Public read load")
+    end = text.find("\n## ", start + 1) if start >= 0 else -1
+    if end < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        text = text[:end].rstrip("\n") + "\n\n" + section + text[end:]
+    path.write_text(text)
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of each wrk run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating runs of each load (median reported)"
+    )
     parser.add_argument(
         "--connections", type=lambda s: [int(c) for c in s.split(",")], default=[32, 128, 512]
     )
@@ -448,10 +472,27 @@ def main() -> None:
         app_urls = {"page": page_url, "summary": summary_url}
         for doc in ("page", "summary"):
             for c in args.connections:
-                for server, url in (("compose", app_urls[doc]), ("nginx", nginx_urls[doc])):
-                    result = wrk(url, c, args.duration)
-                    rows.append({"server": server, "doc": doc, "c": c, **result})
-                    print(f"{doc:8} c={c:<4} {server:8} {result}", flush=True)
+                # Rounds alternate our server and nginx, so a change in the machine's speed (other VMs on the
+                # host) falls on both; each share is taken within a round and the median reported.
+                rounds = []
+                for _ in range(args.rounds):
+                    ours, theirs = (
+                        wrk(app_urls[doc], c, args.duration),
+                        wrk(nginx_urls[doc], c, args.duration),
+                    )
+                    rounds.append((ours, theirs))
+                    print(f"{doc:8} c={c:<4} compose  {ours}\n{doc:8} c={c:<4} nginx    {theirs}", flush=True)
+                share = statistics.median(o["rps"] / t["rps"] for o, t in rounds)
+                rows.append(
+                    {
+                        "server": "compose",
+                        "doc": doc,
+                        "c": c,
+                        **median_of([o for o, _ in rounds]),
+                        "share": share,
+                    }
+                )
+                rows.append({"server": "nginx", "doc": doc, "c": c, **median_of([t for _, t in rounds])})
         if args.writes:
             worker = start(
                 [str(BIN / "celery"), *COMPOSE_WORKER, "--loglevel", "WARNING"],
@@ -474,17 +515,16 @@ def main() -> None:
             run_urls = {"page": run_page, "summary": run_page + "api/v2/summary.json"}
             for doc in ("page", "summary"):
                 for c in args.connections:
-                    result = wrk(run_urls[doc], c, args.duration)
-                    rows.append({"server": "make run", "doc": doc, "c": c, **result})
-                    print(f"{doc:8} c={c:<4} make run {result}", flush=True)
+                    results = [wrk(run_urls[doc], c, args.duration) for _ in range(args.rounds)]
+                    rows.append({"server": "make run", "doc": doc, "c": c, **median_of(results)})
+                    print(f"{doc:8} c={c:<4} make run {results}", flush=True)
             stop(run_web)
         loads.append(loadavg())
         section = report(rows, sizes, writes, loads, args)
         print()
         print(section)
         if args.append_docs:
-            with (ROOT / "docs" / "benchmarks.md").open("a") as fh:
-                fh.write("\n" + section)
+            append_to_docs(section)
     finally:
         for proc in procs:
             stop(proc)
