@@ -17,10 +17,11 @@ Django unchanged:
   refuse (400), settings that make Django redirect (SECURE_SSL_REDIRECT, PREPEND_WWW) or refuse
   (DISALLOWED_USER_AGENTS), and any error in this layer (logged; Django then answers).
 
-Freshness: each process keeps the site index and each page's manifest for at most FRESH_SECONDS, and
-re-reads them at once when their file on disk changed (one stat each a request; the worker writes the disk
-copy on every publish, and in docker-compose.yml web and worker share the volume). A publish is therefore
-served by the next request on one host, and within FRESH_SECONDS where only the cache is shared.
+Freshness: each process keeps the site index and the live version of each page it has served, and reads
+them again when the snapshot generation file changed (one stat a request, whatever was asked for: the
+worker replaces that file after every write of the site index or a manifest, and in docker-compose.yml web
+and worker share the volume) or after FRESH_SECONDS (where only the cache is shared). A publish is
+therefore served by the next request on one host, and within FRESH_SECONDS across hosts.
 
 Headers: the view's headers (statuspage.views constants) and what the middleware adds to them
 (SecurityMiddleware, XFrameOptionsMiddleware and the CSP of statuspage.security_headers, each only if it is
@@ -286,7 +287,7 @@ class FastPath:
     def __init__(self, app: Callable) -> None:
         self.app = app
         self._index: tuple | None = None  # (root, signature, read at, index)
-        self._manifests: dict[str, tuple] = {}  # code -> (root, signature, read at, version)
+        self._manifests: dict[str, int | None] = {}  # code -> live version, for the held index's generation
         self._prepared: dict[str, tuple[int, dict]] = {}  # code -> (version, {(name, kind, secure): answer})
         self._targets: dict[tuple, tuple | None] = {}  # (path, query, host, secure) -> _target()
         self._targets_of: dict | None = None  # the site index they were found in
@@ -353,7 +354,7 @@ class FastPath:
         if target is None:
             return None
         code, name, kind, label = target
-        version = self._version(root, code)
+        version = self._version(code)
         if version is None:
             return None
         held = self._prepared.get(code)
@@ -436,7 +437,10 @@ class FastPath:
         return environ.get("wsgi.url_scheme") == "https"
 
     def _site_index(self, root: str) -> dict | None:
-        signature = _signature(root + "/site.json")
+        """The site index this process holds, read again when the snapshot generation changed (a publish
+        on this host: one stat a request for everything) or is older than FRESH_SECONDS (a publish on
+        another host that shares only the cache)."""
+        signature = _signature(root + "/" + snapshots.GENERATION)
         now = time.time()
         held = self._index
         if (
@@ -446,24 +450,19 @@ class FastPath:
             and 0 <= now - held[2] < FRESH_SECONDS
         ):
             return held[3]
+        # Every manifest may have changed with it: each is read again on its page's next request.
+        self._manifests.clear()
         index = snapshots.read_site_index()
         self._index = (root, signature, now, index)
         return index
 
-    def _version(self, root: str, code: str) -> int | None:
-        signature = _signature(f"{root}/{code}/manifest.json")
-        now = time.time()
-        held = self._manifests.get(code)
-        if (
-            held is not None
-            and held[0] == root
-            and held[1] == signature
-            and 0 <= now - held[2] < FRESH_SECONDS
-        ):
-            return held[3]
-        manifest = snapshots.read_manifest(code)
-        version = manifest.get("version") if isinstance(manifest, dict) else None
-        if len(self._manifests) >= MAX_PAGES:
-            self._manifests.clear()
-        self._manifests[code] = (root, signature, now, version)
+    def _version(self, code: str) -> int | None:
+        """The page's live version, as of the generation _site_index checked for this request."""
+        version = self._manifests.get(code, _UNKNOWN)
+        if version is _UNKNOWN:
+            manifest = snapshots.read_manifest(code)
+            version = manifest.get("version") if isinstance(manifest, dict) else None
+            if len(self._manifests) >= MAX_PAGES:
+                self._manifests.clear()
+            self._manifests[code] = version
         return version

@@ -4,6 +4,7 @@ its manifest points at it, so a web process may keep its documents in memory.
 
 Disk layout under SNAPSHOT_DIR:
     site.json                       hosts and slugs to page codes (routing with no database)
+    generation                      replaced whenever site.json or a manifest is (the fast path stats it)
     <page code>/manifest.json       {"version", "published_at", "day", ...}
     <page code>/<version>/<name>    one document: a JSON header line, then the body
 """
@@ -20,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,8 @@ from django.core.cache import cache
 log = logging.getLogger(__name__)
 
 CACHE_TTL = 60 * 60 * 24 * 7
+# Replaced after every write of the site index or a manifest (_bump_generation).
+GENERATION = "generation"
 # Below this a body fits in a packet or two either way; gzip's header would be most of the gain.
 GZIP_MIN_BYTES = 1024
 
@@ -163,10 +167,18 @@ def _cache_set_many(values: dict) -> None:
 # --- Routing index --------------------------------------------------------------------------------
 
 
+def _bump_generation() -> None:
+    """Say that the site index or a page's manifest changed. A web process on this host stats this one
+    file per request (statuspage/fastpath.py) rather than the site index and the manifest each; the file
+    is replaced, not rewritten, so its inode changes even within one clock tick."""
+    _atomic_write(_root() / GENERATION, str(time.time_ns()).encode())
+
+
 def write_site_index(index: dict) -> None:
     data = json.dumps(index, sort_keys=True).encode()
     _atomic_write(_root() / "site.json", data)
     _cache_set_many({"snap:site": data})
+    _bump_generation()
 
 
 def read_site_index() -> dict | None:
@@ -215,6 +227,7 @@ def write_version(page_code: str, manifest: dict, documents: dict[str, Document]
             | {f"snap:{page_code}:manifest": data}
         )
         _atomic_write(page_dir / "manifest.json", data)
+        _bump_generation()
         # Keep the previous version for requests that read the old manifest a moment ago.
         for old in sorted(
             (p for p in page_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)

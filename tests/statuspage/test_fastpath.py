@@ -358,14 +358,36 @@ def test_with_only_the_cache_shared_a_publish_is_served_within_a_second(fast, ac
     # Another host published: this host's disk copy does not change, only the shared cache does.
     page, _, incident = acme
     manifest = django_settings.SNAPSHOT_DIR / page.code / "manifest.json"
+    generation = django_settings.SNAPSHOT_DIR / snapshots.GENERATION
     manifest.unlink()
+    generation.unlink()
     served_fast(fast, "/pages/acme/")
     post_update(actor=SYSTEM, incident=incident, status="identified", body="Found the faulty switch")
     publishing.publish_page(page.pk)
     manifest.unlink()
+    generation.unlink()  # as this host saw it: the other host's publish touched nothing here
     assert b"Found the faulty switch" not in served_fast(fast, "/pages/acme/")[2]
     clock.shift(fastpath.FRESH_SECONDS)
     assert b"Found the faulty switch" in served_fast(fast, "/pages/acme/")[2]
+
+
+@pytest.mark.django_db
+def test_a_page_made_private_is_left_to_django_by_the_very_next_request(
+    fast, acme, django_capture_on_commit_callbacks
+):
+    """update_page writes the site index on commit, before the page's publish has even been queued: the
+    fast path, which stats only the snapshot generation, must see that write at once, not FRESH_SECONDS
+    later (and with no new manifest to notice)."""
+    page, _, _ = acme
+    served_fast(fast, "/pages/acme/")
+    manifest = snapshots.read_manifest(page.code)
+    with django_capture_on_commit_callbacks(execute=False):
+        update_page(actor=SYSTEM, page=page, visibility="private")
+    publishing.publish_site_index()  # the hook update_page registers for this; no publish of the page
+    assert snapshots.read_manifest(page.code) == manifest
+    _, _, body = served_by_django(fast, "/pages/acme/")
+    assert b"API errors" not in body
+    served_fast(fast, "/pages/globex/")
 
 
 @pytest.mark.django_db
