@@ -33,11 +33,9 @@ document kind header by header with Django's. docs/performance.md has the costs 
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
@@ -63,6 +61,8 @@ MAX_PAGES = 1024
 MAX_HOSTS = 1024
 # Requests (path, query, host, scheme) remembered with the document they lead to; cleared when full.
 MAX_TARGETS = 4096
+# Accept-Encoding headers remembered as allowing gzip or not; cleared when full.
+MAX_ENCODINGS = 256
 _UNKNOWN = object()
 
 # Document kinds, by the headers their view adds.
@@ -217,26 +217,6 @@ def middleware_headers(*, secure: bool) -> list[tuple[str, str]]:
 REQUEST_MIDDLEWARE = "statuspage.observability.RequestMiddleware"
 
 
-class RequestIds:
-    """observability.RequestMiddleware's id (a sane incoming X-Request-ID, or a fresh one) at a fraction
-    of the cost: a fresh id is 32 hex digits, a random prefix per process and a counter, unique within
-    the installation like the middleware's token_hex(16) (it needs to be unique, not secret)."""
-
-    def __init__(self, sane: re.Pattern) -> None:
-        self.match = sane.match
-        self.pid = 0
-
-    def __call__(self, environ: dict) -> str:
-        incoming = environ.get("HTTP_X_REQUEST_ID")
-        if incoming and self.match(incoming):
-            return incoming
-        if self.pid != os.getpid():  # a forked process must not repeat its parent's ids
-            self.pid = os.getpid()
-            self.prefix = secrets.token_hex(10)
-            self.counter = itertools.count()
-        return f"{self.prefix}{next(self.counter):012x}"
-
-
 def _signature(path: str) -> tuple | None:
     """What changes when the file is replaced (publishing writes a new file and renames it over the old)."""
     try:
@@ -290,7 +270,6 @@ class FastPath:
         self._manifests: dict[str, int | None] = {}  # code -> live version, for the held index's generation
         self._prepared: dict[str, tuple[int, dict]] = {}  # code -> (version, {(name, kind, secure): answer})
         self._targets: dict[tuple, tuple | None] = {}  # (path, query, host, secure) -> _target()
-        self._targets_of: dict | None = None  # the site index they were found in
         self._gzip_ok: dict[str | None, bool] = {}  # Accept-Encoding header -> gzip allowed
         # What observability.RequestMiddleware does for Django's answers, done here for ours: the request
         # id echoed and the request counted (no log line: at tens of thousands a second it would cost more
@@ -300,7 +279,7 @@ class FastPath:
             from statuspage import metrics, observability
 
             self._record = metrics.record_request
-            self._request_id = RequestIds(observability.SANE_REQUEST_ID)
+            self._request_id = observability.request_id
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -314,7 +293,7 @@ class FastPath:
             if answer is not None:
                 status, headers, body, label = answer
                 if self._observed:
-                    headers = [*headers, ("X-Request-ID", self._request_id(environ))]
+                    headers = [*headers, ("X-Request-ID", self._request_id(environ.get("HTTP_X_REQUEST_ID")))]
                     code = 304 if status[0] == "3" else 200
                     self._record(
                         route=label, method=method, status=code, seconds=time.perf_counter() - started
@@ -340,10 +319,7 @@ class FastPath:
         if index is None:
             return None
         # Where a request leads depends only on its path, query, host and scheme, and on the site index:
-        # remembered per index (a new index starts afresh), bounded (a client can send any of them).
-        if index is not self._targets_of:
-            self._targets.clear()
-            self._targets_of = index
+        # remembered until the index is read again (_site_index), bounded (a client can send anything).
         key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), host, secure)
         target = self._targets.get(key, _UNKNOWN)
         if target is _UNKNOWN:
@@ -367,7 +343,7 @@ class FastPath:
         gz = self._gzip_ok.get(encodings)
         if gz is None:
             gz = snapshots.accepts_gzip(encodings)
-            if len(self._gzip_ok) >= MAX_HOSTS:
+            if len(self._gzip_ok) >= MAX_ENCODINGS:
                 self._gzip_ok.clear()
             self._gzip_ok[encodings] = gz
         doc_key = (name, kind, secure, gz)
@@ -376,8 +352,7 @@ class FastPath:
             doc = snapshots.read_document(code, version, name)
             if doc is None:
                 return None
-            compressed = doc.gzipped if gz else None
-            prepared = self._prepare(compressed or doc, kind, cfg.extra[secure], gzip=compressed is not None)
+            prepared = self._prepare(doc.representation(gzip=gz), kind, cfg.extra[secure])
             if len(documents) >= MAX_DOCUMENTS:
                 documents.clear()
             documents[doc_key] = prepared
@@ -403,12 +378,12 @@ class FastPath:
         return code, name, kind, label
 
     @staticmethod
-    def _prepare(doc: snapshots.Document, kind: str, extra: list[tuple[str, str]], *, gzip: bool) -> tuple:
+    def _prepare(doc: snapshots.Document, kind: str, extra: list[tuple[str, str]]) -> tuple:
         common = [("ETag", doc.etag), ("Last-Modified", formatdate(doc.last_modified, usegmt=True))]
         common += VIEW_HEADERS[kind] + extra
         ok = [("Content-Type", doc.content_type), *common, ("Content-Length", str(len(doc.body)))]
-        if gzip:
-            ok.append(("Content-Encoding", "gzip"))
+        if doc.encoding:
+            ok.append(("Content-Encoding", doc.encoding))
         not_modified = [*common, ("Content-Length", "0")]
         return ok, not_modified, doc.body, doc.etag, doc.last_modified
 
@@ -450,8 +425,10 @@ class FastPath:
             and 0 <= now - held[2] < FRESH_SECONDS
         ):
             return held[3]
-        # Every manifest may have changed with it: each is read again on its page's next request.
+        # What was found in the old index, and every manifest, may have changed with it: each is found
+        # again on its next request.
         self._manifests.clear()
+        self._targets.clear()
         index = snapshots.read_site_index()
         self._index = (root, signature, now, index)
         return index

@@ -72,21 +72,35 @@ PUBLISH_FAILURES = Counter("statuspage_publish_failures", "Publish tasks that ra
 # fast path spends on a request. A tally costs a dict update and a bisect. The price is that a scrape may
 # miss the last second of another process's requests; they appear in the next one.
 FLUSH_SECONDS = 1.0
-_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
-_tally_lock = threading.Lock()
-_flush_lock = threading.Lock()
-_counts: dict[tuple[str, str, str], int] = {}
-_latency: dict[str, list[float]] = {}  # route -> requests per bucket (REQUEST_SECONDS's bounds), then sum
 _bounds: tuple[float, ...] = tuple(REQUEST_SECONDS._upper_bounds)  # ends with +Inf, as observe() reads it
-_flusher_pid = 0
+
+
+def _new_tally() -> None:
+    """Start this process's tally afresh: at import, and in a forked child, which must neither add its
+    parent's unflushed requests a second time nor inherit a lock another thread held at the fork; its
+    flusher thread did not survive the fork either."""
+    global _tally_lock, _flush_lock, _counts, _latency, _flusher_started
+    _tally_lock = threading.Lock()
+    _flush_lock = threading.Lock()
+    _counts = {}  # (method, route, status class) -> requests
+    _latency = {}  # route -> requests per bucket of _bounds, then the sum of their seconds
+    _flusher_started = False
+
+
+_tally_lock: threading.Lock
+_flush_lock: threading.Lock
+_counts: dict[tuple[str, str, str], int]
+_latency: dict[str, list[float]]
+_flusher_started: bool
+_new_tally()
+os.register_at_fork(after_in_child=_new_tally)
 
 
 def record_request(*, route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request. `route` is the URL pattern (never the raw path: one series per
     route, not per incident code); the public fast path calls this as the middleware does. Thread-safe;
     the count reaches the multiprocess files within FLUSH_SECONDS (flush_requests)."""
-    status_class = _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx"
-    key = (method if method in METHODS else "other", route, status_class)
+    key = (method if method in METHODS else "other", route, f"{status // 100}xx")
     bucket = bisect_left(_bounds, seconds)  # observe(): the first bound with seconds <= bound
     with _tally_lock:
         _counts[key] = _counts.get(key, 0) + 1
@@ -95,7 +109,7 @@ def record_request(*, route: str, method: str, status: int, seconds: float) -> N
             buckets = _latency[route] = [0.0] * (len(_bounds) + 1)
         buckets[bucket] += 1
         buckets[-1] += seconds
-    if _flusher_pid != os.getpid():
+    if not _flusher_started:
         _start_flusher()
 
 
@@ -122,13 +136,13 @@ def flush_requests() -> None:
 
 
 def _start_flusher() -> None:
-    """One daemon thread per process flushes the tally every FLUSH_SECONDS (started again in a process
-    forked after it started: threads do not survive a fork)."""
-    global _flusher_pid
+    """One daemon thread per process flushes the tally every FLUSH_SECONDS (a forked child starts its own
+    on its first request: _new_tally)."""
+    global _flusher_started
     with _tally_lock:
-        if _flusher_pid == os.getpid():
+        if _flusher_started:
             return
-        _flusher_pid = os.getpid()
+        _flusher_started = True
 
     def run() -> None:
         while True:

@@ -71,6 +71,7 @@ class Document:
     content_type: str
     etag: str
     last_modified: float  # epoch seconds
+    encoding: str = ""  # Content-Encoding of `body`: "" as published and stored, "gzip" for .gzipped
 
     @classmethod
     def make(cls, body: bytes | str, content_type: str, last_modified: float) -> Document:
@@ -87,7 +88,13 @@ class Document:
         if len(self.body) < GZIP_MIN_BYTES:
             return None
         data = gzip.compress(self.body, compresslevel=6, mtime=0)
-        return Document(data, self.content_type, self.etag[:-1] + '-gzip"', self.last_modified)
+        return Document(data, self.content_type, self.etag[:-1] + '-gzip"', self.last_modified, "gzip")
+
+    def representation(self, *, gzip: bool) -> Document:
+        """What to send a client, given whether it accepts gzip (accepts_gzip): the compressed copy when
+        it does and one is worth making, else this document. The views and the fast path both choose
+        with this, so their answers stay the same bytes."""
+        return (self.gzipped or self) if gzip else self
 
     def pack(self) -> bytes:
         header = json.dumps({"ct": self.content_type, "etag": self.etag, "lm": self.last_modified})

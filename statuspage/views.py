@@ -73,15 +73,13 @@ def _serve(request: HttpRequest, slug: str | None, name: str) -> HttpResponse:
     doc = _document(code, name) if code else None
     if doc is None:
         return not_found(request)
-    compressed = doc.gzipped if snapshots.accepts_gzip(request.headers.get("Accept-Encoding")) else None
-    if compressed is not None:
-        doc = compressed
+    doc = doc.representation(gzip=snapshots.accepts_gzip(request.headers.get("Accept-Encoding")))
     if _not_modified(request, doc):
         response = HttpResponseNotModified()
     else:
         response = HttpResponse(doc.body, content_type=doc.content_type)
-        if compressed is not None:
-            response["Content-Encoding"] = "gzip"
+        if doc.encoding:
+            response["Content-Encoding"] = doc.encoding
     response["ETag"] = doc.etag
     response["Last-Modified"] = formatdate(doc.last_modified, usegmt=True)
     response["Cache-Control"] = DOCUMENT_CACHE_CONTROL

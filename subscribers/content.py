@@ -59,7 +59,10 @@ class EventContent:
             [c.status for c in public], open_incidents, raise_for_incidents=page.incidents_raise_indicator
         )
         self._email: tuple[str, str, str] | None = None
-        self._email_fixed: tuple[str, str, str] | None = None
+        # The same for every subscriber: worked out here, not parsed again for each of 100,000 emails.
+        self.mail_domain = mail_domain()
+        self.list_id = f"{page.name} status <{page.slug}.{self.mail_domain}>"
+        self.sender = formataddr((f"{page.name} Status", parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
         self._webhook: dict[str, dict] = {}
 
     # Email ------------------------------------------------------------------------------------------------
@@ -91,23 +94,14 @@ class EventContent:
             self._email = (subject, text, html)
         return self._email
 
-    def _email_constants(self) -> tuple[str, str, str]:
-        """(mail domain, List-Id, From) of this event's emails: the same for every subscriber, so worked
-        out once rather than parsed again for each of 100,000 messages."""
-        if self._email_fixed is None:
-            domain = mail_domain()
-            sender = formataddr((f"{self.page.name} Status", parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
-            self._email_fixed = (domain, f"{self.page.name} status <{self.page.slug}.{domain}>", sender)
-        return self._email_fixed
-
     def email(self, delivery: Delivery, subscriber: Subscriber) -> EmailContent:
         subject, text, html = self._email_parts()
-        domain, list_id, sender = self._email_constants()
+        domain = self.mail_domain
         manage, unsubscribe = links.url(subscriber, "manage"), links.url(subscriber, "unsubscribe")
         message_id = f"<{self.event.code}.{subscriber.code}@{domain}>"
         headers = {
             "Message-ID": message_id,
-            "List-Id": list_id,
+            "List-Id": self.list_id,
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Auto-Submitted": "auto-generated",
@@ -125,7 +119,7 @@ class EventContent:
             subject=subject,
             text=text.replace(MANAGE, manage).replace(UNSUBSCRIBE, unsubscribe),
             html=html.replace(MANAGE, manage).replace(UNSUBSCRIBE, unsubscribe),
-            from_email=sender,
+            from_email=self.sender,
             to=subscriber.email,
             headers=headers,
         )

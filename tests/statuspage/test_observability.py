@@ -227,7 +227,33 @@ def test_a_process_flushes_its_tally_without_a_scrape(page):
     metrics.record_request(route="flusher-test", method="GET", status=200, seconds=0.01)
     flushers = [t for t in threading.enumerate() if t.name == "metrics-flush"]
     assert len(flushers) == 1 and flushers[0].daemon and flushers[0].is_alive()
-    assert metrics._flusher_pid == os.getpid()
+    assert metrics._flusher_started
+    # And it does flush: the count reaches this process's file with no scrape and no explicit flush.
+    child = metrics.REQUESTS.labels("GET", "flusher-test", "2xx")
+    deadline = time.monotonic() + 5 * metrics.FLUSH_SECONDS
+    while child._value.get() < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for another thread, not for a clock
+    assert child._value.get() >= 1
+
+
+def test_a_forked_process_does_not_count_its_parent_s_unflushed_requests_again():
+    """A web server that forks after requests were tallied (before the flush) must not have the child add
+    them too: the child starts with an empty tally (and fresh locks)."""
+    from statuspage import metrics
+
+    metrics.record_request(route="fork-test", method="GET", status=200, seconds=0.01)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: flush what it holds and report its own file's count
+        metrics.flush_requests()
+        os.write(write, str(metrics.REQUESTS.labels("GET", "fork-test", "2xx")._value.get()).encode())
+        os._exit(0)
+    os.close(write)
+    counted_by_child = float(os.read(read, 64).decode())
+    os.waitpid(pid, 0)
+    metrics.flush_requests()
+    assert counted_by_child == 0
+    assert metrics.REQUESTS.labels("GET", "fork-test", "2xx")._value.get() == 1
 
 
 @pytest.mark.django_db

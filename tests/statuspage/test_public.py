@@ -401,3 +401,33 @@ def test_page_name_change_shows_after_publish(client, acme):
     update_page(actor=SYSTEM, page=page, name="Acme Cloud")
     publish(page)
     assert b"Acme Cloud" in get(client, "/pages/acme/").content
+
+
+def test_each_uptime_bar_carries_its_day_s_facts_as_markup():
+    """statuspage_tags.uptime_bars: with JavaScript off the tooltips are all there is, so every fact of a
+    day is in the markup: the date, the uptime, the time in each status, the incidents (escaped), or that
+    nothing was recorded."""
+    from datetime import date
+    from types import SimpleNamespace
+
+    from components.selectors import Day, Uptime
+    from statuspage.templatetags.statuspage_tags import uptime_bars
+
+    quiet = Day(date=date(2026, 9, 10), seconds={"operational": 86400.0}, counted=86400.0)
+    bad = Day(
+        date=date(2026, 12, 1),
+        seconds={"operational": 82800.0, "partial_outage": 1500.0, "degraded_performance": 1800.0},
+        counted=86400.0,
+        incidents=[SimpleNamespace(name="US <b>latency</b> & errors")],
+    )
+    empty = Day(date=date(2026, 12, 2))
+    html = str(uptime_bars(Uptime([quiet, bad, empty])))
+    bars = html.split("</li>")[:-1]
+    assert len(bars) == 3
+    assert 'class="bar bar--operational" data-uptime-day="2026-09-10"' in bars[0]
+    assert "<b>Sep 10, 2026</b>" in bars[0] and "100% uptime" in bars[0] and "No downtime recorded" in bars[0]
+    assert 'class="bar bar--partial_outage" data-uptime-day="2026-12-01"' in bars[1]
+    assert "99.48% uptime" in bars[1] and "Partial outage 25 min" in bars[1] and "Degraded 30 min" in bars[1]
+    assert "US &lt;b&gt;latency&lt;/b&gt; &amp; errors" in bars[1] and "No downtime recorded" not in bars[1]
+    assert 'class="bar bar--none"' in bars[2] and "No data" in bars[2] and "% uptime" not in bars[2]
+    assert 'role="tooltip"' in bars[0] and "tabindex" not in html  # public.js gives each row one stop
