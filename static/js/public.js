@@ -9,7 +9,7 @@
     root.querySelectorAll("[data-bars]").forEach(function (list) {
       if (list.dataset.ready) return;
       list.dataset.ready = "1";
-      var bars = Array.prototype.slice.call(list.querySelectorAll("[data-uptime-day]"));
+      var bars = Array.prototype.slice.call(list.children);
       if (!bars.length) return;
       bars.forEach(function (bar, i) {
         bar.tabIndex = i === bars.length - 1 ? 0 : -1;
@@ -18,7 +18,7 @@
         else if (share > 0.85) bar.classList.add("tip-right");
       });
       function undismiss(event) {
-        var bar = event.target.closest && event.target.closest("[data-uptime-day]");
+        var bar = event.target.closest && event.target.closest("[data-bars] > li");
         if (bar) bar.classList.remove("tip-dismissed");
       }
       list.addEventListener("focusout", undismiss);
@@ -72,7 +72,7 @@
 
   function dismissTips(event) {
     if (event.key !== "Escape") return;
-    document.querySelectorAll("[data-uptime-day]:hover, [data-uptime-day]:focus").forEach(function (bar) {
+    document.querySelectorAll("[data-bars] > li:hover, [data-bars] > li:focus").forEach(function (bar) {
       bar.classList.add("tip-dismissed");
     });
   }

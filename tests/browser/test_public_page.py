@@ -74,7 +74,8 @@ def test_public_page_has_no_console_errors_and_shows_the_facts(live_server, demo
 
 
 def visible_tips(page):
-    return page.locator("[role=tooltip]:visible")
+    """The tooltips showing: each day of a row of bars ([data-bars] > li) holds its tooltip as a <span>."""
+    return page.locator("[data-bars] > li > span:visible")
 
 
 def test_uptime_bar_tooltip_shows_on_hover_stays_on_screen_and_escape_hides_it(
@@ -86,7 +87,7 @@ def test_uptime_bar_tooltip_shows_on_hover_stays_on_screen_and_escape_hides_it(
     assert api_bars.count() == 90
     expect(visible_tips(page)).to_have_count(0)
 
-    page.locator("[data-uptime-day].bar--major_outage").first.hover()
+    page.locator("[data-bars] > .bar--major_outage").first.hover()
     expect(visible_tips(page)).to_have_count(1)
     tip = visible_tips(page).first
     expect(tip).to_contain_text("Major outage 2 h")
@@ -114,11 +115,11 @@ def test_uptime_bar_tooltip_works_by_keyboard(live_server, demo_page, context_fa
     # Tab from the top of the page: each row of bars is one tab stop, landing on today.
     for _ in range(40):
         page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.hasAttribute('data-uptime-day')"):
+        if page.evaluate("document.activeElement.matches('[data-bars] > li')"):
             break
-    focused = page.locator("[data-uptime-day]:focus")
-    today = timezone.now().astimezone(demo_page.tz).date().isoformat()
-    expect(focused).to_have_attribute("data-uptime-day", today)
+    focused = page.locator("[data-bars] > li:focus")
+    today = timezone.now().astimezone(demo_page.tz).strftime("%b %-d, %Y")  # in the page's time zone
+    expect(focused.locator("b")).to_have_text(today)
     expect(focused.locator("..")).to_have_attribute("aria-label", "API: uptime for each of the past 90 days")
     expect(visible_tips(page)).to_have_count(1)
 
@@ -133,7 +134,7 @@ def test_uptime_bar_tooltip_works_by_keyboard(live_server, demo_page, context_fa
     page.keyboard.press("Home")
     expect(visible_tips(page)).to_have_count(1)
     page.keyboard.press("End")
-    expect(focused).to_have_attribute("data-uptime-day", today)
+    expect(focused.locator("b")).to_have_text(today)
     # One tab stop: the next Tab leaves the row (for the next component's row).
     page.keyboard.press("Tab")
     row = focused.locator("..")
@@ -183,7 +184,7 @@ def test_phone_viewport_has_no_horizontal_scroll(live_server, demo_page, context
     bars = page.get_by_role("list", name="API: uptime for each of the past 90 days").locator("li:visible")
     expect(bars).to_have_count(30)
     bars.last.tap()
-    tip = page.locator("[role=tooltip]:visible").first
+    tip = visible_tips(page).first
     expect(tip).to_be_visible()
     box = tip.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
@@ -211,8 +212,8 @@ def test_with_javascript_off_every_fact_is_shown(live_server, demo_page, context
     expect(page.get_by_text("EU", exact=True)).to_be_visible()
     page.get_by_text("?", exact=True).first.click()
     expect(page.get_by_text("REST endpoints")).to_be_visible()
-    page.locator("[data-uptime-day].bar--major_outage").first.hover()
-    expect(page.locator("[role=tooltip]:visible")).to_contain_text("API outage")
+    page.locator("[data-bars] > .bar--major_outage").first.hover()
+    expect(visible_tips(page)).to_contain_text("API outage")
     # The incident has its own page, and subscribing offers every field at once.
     page.get_by_role("link", name="API outage").first.click()
     expect(page.get_by_role("heading", name="API outage")).to_be_visible()
