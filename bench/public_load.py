@@ -1,21 +1,24 @@
 """Public read load: the demo page and its summary.json under wrk, served as docker-compose.yml serves them
-(granian, WSGI, its workers and threads, PostgreSQL and Redis), against nginx serving the very same bytes as
-static files, and as `make run` serves them (launch.py's web process on SQLite); then writes under read load.
+(front, its nginx, keeping public documents for FRONT_CACHE_SECONDS, in front of web: granian, WSGI, its
+workers and threads, PostgreSQL and Redis), against nginx serving the very same bytes as static files; web
+alone, without front; and as `make run` serves them (launch.py's web process on SQLite); then writes under
+read load.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/12 \\
         .venv/bin/python -W ignore bench/public_load.py
 
 Needs wrk and nginx (Debian: `apt-get install -y wrk nginx-light`); it never touches the system nginx: it
-runs its own nginx, with its own configuration and prefix in a temporary folder, as a child process on a
-port of its own. It creates (and afterwards drops) its own database next to DATABASE_URL's and flushes the
-Redis database it is given.
+runs its own nginx processes (the static one and front, bench/front.py), each with its own configuration
+and prefix in a temporary folder, as child processes on ports of their own. It creates (and afterwards
+drops) its own database next to DATABASE_URL's and flushes the Redis database it is given.
 
 1. Reads: wrk at each number of connections (32, 128, 512; --duration seconds each) against the page and
-   summary.json, our server and nginx alternating for --rounds rounds, then the `make run` server. The
+   summary.json, the compose shape, web alone and nginx alternating for --rounds rounds, then the `make run`
+   server. The
    median of each figure over the rounds: requests a second, p50 and p99 latency, non-2xx answers and
    socket errors, and our share of nginx's requests a second (the median of the shares within a round).
-2. Writes under read load: while wrk holds 128 connections on the page (our server, a Celery worker as in
-   docker-compose.yml publishing), a commander PATCHes the incident through the management API once a
+2. Writes under read load: while wrk holds 128 connections on the page (the compose shape, a Celery worker
+   as in docker-compose.yml publishing), a commander PATCHes the incident through the management API once a
    second for --writes seconds; a poller reads the page every 20 ms and notes when each new text is served.
    Reported: posting-to-served p50 and p99, and wrk's non-2xx and errors over the whole run.
 
@@ -45,6 +48,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench import front  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 # launch.py's web command (what `make run` starts), less host and port; docker-compose.yml's is read from
@@ -232,6 +237,15 @@ def compose_web_flags() -> list[str]:
     return flags
 
 
+def compose_web_environment() -> dict[str, str]:
+    """What docker-compose.yml's web service sets beyond the shared environment: being behind front, and
+    how long front may keep a public document."""
+    import yaml
+
+    environment = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["environment"]
+    return {name: str(environment[name]) for name in ("BEHIND_TLS_PROXY", "FRONT_CACHE_SECONDS")}
+
+
 def granian(env: dict, port: int, flags: list[str], log: Path) -> subprocess.Popen:
     command = [str(BIN / "granian"), *flags, "--host", "127.0.0.1", "--port", str(port)]
     return start([*command, "statuspage.wsgi:application"], env, log)
@@ -350,7 +364,7 @@ def report(rows: list[dict], sizes: dict, writes: dict | None, loads: list[str],
     for doc in ("page", "summary"):
         for c in args.connections:
             base = by.get(("nginx", doc, c))
-            for server in ("compose", "nginx", "make run"):
+            for server in ("compose", "web alone", "nginx", "make run"):
                 r = by.get((server, doc, c))
                 if r is None:
                     continue
@@ -417,7 +431,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="statuspage-public-load-"))
     work.chmod(0o755)  # nginx's workers run as nobody and read the static copies in here
     redis.Redis.from_url(redis_url).flushdb()
-    port, run_port, nginx_port = free_port(), free_port(), free_port()
+    port, run_port, nginx_port, front_port = free_port(), free_port(), free_port(), free_port()
     common = {
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY_FILE")},
         "SECRET_KEY": secrets.token_urlsafe(40),
@@ -432,7 +446,8 @@ def main() -> None:
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": redis_url,
         "DATA_DIR": str(work / "compose"),
-        "SITE_URL": f"http://127.0.0.1:{port}",
+        "SITE_URL": f"http://127.0.0.1:{front_port}",
+        **compose_web_environment(),
     }
     run_env = {
         **common,
@@ -453,9 +468,11 @@ def main() -> None:
         redis.Redis.from_url(redis_url).delete(*COMPOSE_WORKER[4].split(","))
         web = granian(compose_env, port, compose_web_flags(), work / "granian.log")
         procs.append(web)
-        page_url = f"http://127.0.0.1:{port}/pages/demo/"
+        procs.append(front.start(work / "front", port=front_port, upstream=f"127.0.0.1:{port}"))
+        page_url = f"http://127.0.0.1:{front_port}/pages/demo/"
         summary_url = page_url + "api/v2/summary.json"
         wait_http(page_url)
+        web_page_url = f"http://127.0.0.1:{port}/pages/demo/"
         static = work / "static"
         static.mkdir()
         (static / "page.html").write_bytes(fetch(page_url))
@@ -468,30 +485,34 @@ def main() -> None:
             "summary": f"http://127.0.0.1:{nginx_port}/summary.json",
         }
         wait_http(nginx_urls["page"])
-        assert fetch(nginx_urls["page"]) == fetch(page_url), "nginx must serve the very same bytes"
-        app_urls = {"page": page_url, "summary": summary_url}
+        assert fetch(nginx_urls["page"]) == fetch(page_url) == fetch(web_page_url), "the very same bytes"
+        servers = {
+            "compose": {"page": page_url, "summary": summary_url},
+            "web alone": {"page": web_page_url, "summary": web_page_url + "api/v2/summary.json"},
+        }
         for doc in ("page", "summary"):
             for c in args.connections:
-                # Rounds alternate our server and nginx, so a change in the machine's speed (other VMs on the
-                # host) falls on both; each share is taken within a round and the median reported.
+                # Rounds alternate our servers and nginx, so a change in the machine's speed (other VMs on the
+                # host) falls on all; each share is taken within a round and the median reported.
                 rounds = []
                 for _ in range(args.rounds):
-                    ours, theirs = (
-                        wrk(app_urls[doc], c, args.duration),
-                        wrk(nginx_urls[doc], c, args.duration),
-                    )
+                    ours = {name: wrk(urls[doc], c, args.duration) for name, urls in servers.items()}
+                    theirs = wrk(nginx_urls[doc], c, args.duration)
                     rounds.append((ours, theirs))
-                    print(f"{doc:8} c={c:<4} compose  {ours}\n{doc:8} c={c:<4} nginx    {theirs}", flush=True)
-                share = statistics.median(o["rps"] / t["rps"] for o, t in rounds)
-                rows.append(
-                    {
-                        "server": "compose",
-                        "doc": doc,
-                        "c": c,
-                        **median_of([o for o, _ in rounds]),
-                        "share": share,
-                    }
-                )
+                    for name, result in ours.items():
+                        print(f"{doc:8} c={c:<4} {name:9} {result}", flush=True)
+                    print(f"{doc:8} c={c:<4} {'nginx':9} {theirs}", flush=True)
+                for name in servers:
+                    share = statistics.median(o[name]["rps"] / t["rps"] for o, t in rounds)
+                    rows.append(
+                        {
+                            "server": name,
+                            "doc": doc,
+                            "c": c,
+                            **median_of([o[name] for o, _ in rounds]),
+                            "share": share,
+                        }
+                    )
                 rows.append({"server": "nginx", "doc": doc, "c": c, **median_of([t for _, t in rounds])})
         if args.writes:
             worker = start(
@@ -501,7 +522,7 @@ def main() -> None:
             )
             procs.append(worker)
             time.sleep(5)  # the worker's own start-up
-            writes = writes_under_load(f"http://127.0.0.1:{port}", "demo", ids, seconds=args.writes)
+            writes = writes_under_load(f"http://127.0.0.1:{front_port}", "demo", ids, seconds=args.writes)
             print(f"writes under load: {writes}", flush=True)
             stop(worker)
         stop(web)

@@ -242,7 +242,11 @@ class Config:
             allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]
         self.allowed_hosts = allowed_hosts
         self.hosts: dict[str, bool] = {}  # Host header -> allowed
-        self.extra = {secure: middleware_headers(secure=secure) for secure in (False, True)}
+        # A front cache (the nginx of docker-compose.yml) keeps what carries X-Accel-Expires, and only that:
+        # the documents of public pages served here, never Django's answers (docs/performance.md).
+        keep = settings.FRONT_CACHE_SECONDS
+        front = [("X-Accel-Expires", str(keep))] if keep else []
+        self.extra = {secure: middleware_headers(secure=secure) + front for secure in (False, True)}
 
 
 _config: Config | None = None

@@ -326,6 +326,9 @@ PUBLIC_REFRESH_SECONDS = env_int("PUBLIC_REFRESH_SECONDS", 45, minimum=30)
 SNAPSHOT_DIR = Path(env_str("SNAPSHOT_DIR", str(DATA_DIR / "snapshots")))
 # Serve published public documents from the snapshot before Django's stack (statuspage/fastpath.py).
 FAST_PATH_ENABLED = env_bool("FAST_PATH_ENABLED", True)
+# Seconds a front cache may keep a public snapshot document the fast path served (X-Accel-Expires, read by
+# the nginx of docker-compose.yml, deploy/nginx/openstatus.conf.template); 0 sends no such header.
+FRONT_CACHE_SECONDS = env_int("FRONT_CACHE_SECONDS", 0, minimum=0)
 
 # The management API: requests per key (DRF rate syntax, e.g. 600/min or 20/s). Statuspage allows 1/s.
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
