@@ -14,9 +14,9 @@ drops) its own database next to DATABASE_URL's and flushes the Redis database it
 
 1. Reads: wrk at each number of connections (32, 128, 512; --duration seconds each) against the page and
    summary.json, the compose shape, web alone and nginx alternating for --rounds rounds, then the `make run`
-   server. The
-   median of each figure over the rounds: requests a second, p50 and p99 latency, non-2xx answers and
-   socket errors, and our share of nginx's requests a second (the median of the shares within a round).
+   server. The median of each figure over the rounds: requests a second, p50 and p99 latency, non-2xx
+   answers and socket errors, and our share of nginx's requests a second (the median of the shares within
+   a round).
 2. Writes under read load: while wrk holds 128 connections on the page (the compose shape, a Celery worker
    as in docker-compose.yml publishing), a commander PATCHes the incident through the management API once a
    second for --writes seconds; a poller reads the page every 20 ms and notes when each new text is served.
@@ -99,10 +99,6 @@ def need_tools() -> None:
             f"{' and '.join(missing)} not found. Install from Debian: apt-get install -y wrk nginx-light "
             "(the benchmark runs its own nginx; the system service is never started)."
         )
-
-
-def nginx_binary() -> str:
-    return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -220,12 +216,17 @@ print(json.dumps({{"page": page.code, "incident": incident.code, "key": key}}))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def compose_web() -> dict:
+    """docker-compose.yml's web service (merge keys resolved)."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]
+
+
 def compose_web_flags() -> list[str]:
     """docker-compose.yml's web command less the program, its host, port and application: the benchmark
     serves the public side exactly as the production shape does."""
-    import yaml
-
-    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["command"]
+    command = compose_web()["command"]
     if command[0] != "granian" or command[-1] != "statuspage.wsgi:application":
         sys.exit(f"docker-compose.yml's web command is not granian serving the WSGI application: {command}")
     flags, args = [], iter(command[1:-1])
@@ -240,9 +241,7 @@ def compose_web_flags() -> list[str]:
 def compose_web_environment() -> dict[str, str]:
     """What docker-compose.yml's web service sets beyond the shared environment: being behind front, and
     how long front may keep a public document."""
-    import yaml
-
-    environment = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["environment"]
+    environment = compose_web()["environment"]
     return {name: str(environment[name]) for name in ("BEHIND_TLS_PROXY", "FRONT_CACHE_SECONDS")}
 
 
@@ -255,8 +254,8 @@ def nginx(work: Path, root: Path, port: int) -> subprocess.Popen:
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     conf = work / "nginx.conf"
     conf.write_text(NGINX_CONF.format(work=work, root=root, port=port))
-    proc = start([nginx_binary(), "-p", str(work), "-c", str(conf)], os.environ.copy(), work / "nginx.log")
-    return proc
+    command = [front.binary() or "nginx", "-p", str(work), "-c", str(conf)]
+    return start(command, os.environ.copy(), work / "nginx.log")
 
 
 # --- Writes under read load ----------------------------------------------------------------------------

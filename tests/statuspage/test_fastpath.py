@@ -26,6 +26,7 @@ from django.test.utils import CaptureQueriesContext
 from incidents.services import create_incident, post_update
 from statuspage import fastpath, publishing, snapshots
 from statuspage.services import SYSTEM, update_page
+from tests.statuspage.wsgi_helpers import Counted
 
 NOW = datetime(2026, 3, 20, 18, 30, tzinfo=UTC)
 
@@ -44,17 +45,6 @@ def _keep_test_connection():
     yield
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
-
-
-class Counted:
-    """A WSGI app that counts the requests it is handed."""
-
-    def __init__(self, app):
-        self.app, self.calls = app, 0
-
-    def __call__(self, environ, start_response):
-        self.calls += 1
-        return self.app(environ, start_response)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -29,21 +28,11 @@ from incidents.services import create_incident, post_update
 from statuspage import fastpath, publishing
 from statuspage.services import SYSTEM, create_api_key, update_page
 from tests.conftest import skip_unless_ci
+from tests.receivers import _free_port as free_port
+from tests.statuspage.wsgi_helpers import Counted
 
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 KEEP_SECONDS = 1
-
-
-class Counted:
-    """The WSGI application behind the fast path, counting the requests the front let through to it."""
-
-    def __init__(self, app):
-        self.app, self.calls = app, 0
-
-    def __call__(self, environ, start_response):
-        self.calls += 1
-        self.last_environ = environ
-        return self.app(environ, start_response)
 
 
 class App:
@@ -60,12 +49,6 @@ class App:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"down"]
         return self.arrived(environ, start_response)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
