@@ -19,12 +19,14 @@ from incidents.serializers import statuspage_incident
 from statuspage import serializers
 from statuspage.publishing import page_status
 from subscribers import links
+from subscribers.channels import mime
 from subscribers.channels.email import EmailContent
 from subscribers.channels.webhook import WebhookContent
 from subscribers.models import Delivery, EventType, OutboxEvent, Subscriber, SubscriberKind, WebhookFormat
 
 MANAGE = "%%MANAGE_URL%%"
 UNSUBSCRIBE = "%%UNSUBSCRIBE_URL%%"
+LINKS = (MANAGE, UNSUBSCRIBE)
 
 HEADLINES = {
     EventType.INCIDENT_CREATED: "New incident",
@@ -58,16 +60,17 @@ class EventContent:
         self.status = page_status(
             [c.status for c in public], open_incidents, raise_for_incidents=page.incidents_raise_indicator
         )
-        self._email: tuple[str, str, str] | None = None
+        self._email: tuple[str, mime.Body, mime.Body] | None = None
         # The same for every subscriber: worked out here, not parsed again for each of 100,000 emails.
         self.mail_domain = mail_domain()
         self.list_id = f"{page.name} status <{page.slug}.{self.mail_domain}>"
+        self.page_url = page.public_url
         self.sender = formataddr((f"{page.name} Status", parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
         self._webhook: dict[str, dict] = {}
 
     # Email ------------------------------------------------------------------------------------------------
 
-    def _email_parts(self) -> tuple[str, str, str]:
+    def _email_parts(self) -> tuple[str, mime.Body, mime.Body]:
         if self._email is None:
             page, incident = self.page, self.incident
             with timezone.override(page.tz):
@@ -91,13 +94,17 @@ class EventContent:
                 html = render_to_string("email/notification.html", context)
             name = incident.name if incident else page.name
             subject = f"[{page.name}] {name}"
-            self._email = (subject, text, html)
+            # Encoded for the wire once; each email encodes only its lines with the subscriber's links.
+            self._email = (subject, mime.Body(text, LINKS), mime.Body(html, LINKS))
         return self._email
 
     def email(self, delivery: Delivery, subscriber: Subscriber) -> EmailContent:
         subject, text, html = self._email_parts()
         domain = self.mail_domain
-        manage, unsubscribe = links.url(subscriber, "manage"), links.url(subscriber, "unsubscribe")
+        page_url = self.page_url
+        manage = links.url(subscriber, "manage", page_url=page_url)
+        unsubscribe = links.url(subscriber, "unsubscribe", page_url=page_url)
+        values = {MANAGE: manage, UNSUBSCRIBE: unsubscribe}
         message_id = f"<{self.event.code}.{subscriber.code}@{domain}>"
         headers = {
             "Message-ID": message_id,
@@ -117,11 +124,12 @@ class EventContent:
                 headers["References"] = root
         return EmailContent(
             subject=subject,
-            text=text.replace(MANAGE, manage).replace(UNSUBSCRIBE, unsubscribe),
-            html=html.replace(MANAGE, manage).replace(UNSUBSCRIBE, unsubscribe),
+            text=text.fill(values),
+            html=html.fill(values),
             from_email=self.sender,
             to=subscriber.email,
             headers=headers,
+            encoded=(text.encode(values), html.encode(values)),
         )
 
     # Webhooks ---------------------------------------------------------------------------------------------
@@ -193,7 +201,8 @@ class EventContent:
         fmt = subscriber.webhook_format or WebhookFormat.STATUSPAGE
         if fmt == WebhookFormat.STATUSPAGE:
             doc = self.statuspage_payload()
-            doc = {**doc, "meta": {"unsubscribe": links.url(subscriber, "unsubscribe"), **doc["meta"]}}
+            unsubscribe = links.url(subscriber, "unsubscribe", page_url=self.page_url)
+            doc = {**doc, "meta": {"unsubscribe": unsubscribe, **doc["meta"]}}
         else:
             from subscribers.channels import formats
 

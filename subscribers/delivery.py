@@ -13,10 +13,12 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from psycopg import pq
 
 from subscribers.channels import CHANNELS, DeliveryError
 from subscribers.channels.base import Superseded
@@ -152,7 +154,7 @@ def send_deliveries(ids: list[int]) -> dict[str, int]:
     any transaction; each outcome is recorded the moment it is known."""
     now = timezone.now()
     token = _claim(ids, now)
-    claim = _Claim(token)
+    claim = _Claim(token, connections[DEFAULT_DB_ALIAS])
     rows = list(
         Delivery.objects.filter(claim=token, state=DeliveryState.SENDING)
         .select_related("subscriber")
@@ -170,9 +172,8 @@ def send_deliveries(ids: list[int]) -> dict[str, int]:
         if row.subscriber.page_id == row.event.page_id:
             row.subscriber.page = row.event.page
     counts = {"sent": 0, "failed": 0, "cancelled": 0}
-    contents: dict[int, EventContent] = {}
     channels: dict[str, object] = {}
-    async_commit = connection.vendor == "postgresql" and not connection.in_atomic_block
+    async_commit = claim.pipelined
     if async_commit:
         _set_synchronous_commit("off")
     try:
@@ -184,15 +185,17 @@ def send_deliveries(ids: list[int]) -> dict[str, int]:
                 )
                 counts["cancelled"] += 1
                 continue
-            content = contents.get(delivery.event_id)
-            if content is None:
-                content = contents[delivery.event_id] = EventContent(delivery.event)
+            content = _content(delivery.event)
             channel = channels.get(subscriber.kind)
             if channel is None:
                 channel = channels[subscriber.kind] = CHANNELS[subscriber.kind]()
+            commit = _Commit(delivery, claim)
             try:
                 message = content.for_subscriber(delivery, subscriber)
-                channel.send(delivery, message, commit=_Commit(delivery, claim))
+                try:
+                    channel.send(delivery, message, commit=commit)
+                finally:
+                    commit.finish()
             except Superseded:
                 continue
             except DeliveryError as exc:
@@ -210,6 +213,26 @@ def send_deliveries(ids: list[int]) -> dict[str, int]:
     return counts
 
 
+# What an event says, kept by this process for a little while: a fan-out's chunks of 250 reach the same
+# workers for a minute or two, and rendering the event (its templates and the page's state) for each chunk
+# was a tenth of the worker's time. Keyed by code as well as id, since a test database reuses ids.
+CONTENT_KEPT_FOR = 60.0
+_contents: dict[tuple[int, str], tuple[float, EventContent]] = {}
+
+
+def _content(event: OutboxEvent) -> EventContent:
+    now = time.time()
+    key = (event.pk, event.code)
+    kept = _contents.get(key)
+    if kept is not None and now - kept[0] < CONTENT_KEPT_FOR:
+        return kept[1]
+    for old in [k for k, (at, _) in _contents.items() if now - at >= CONTENT_KEPT_FOR]:
+        del _contents[old]
+    content = EventContent(event)
+    _contents[key] = (now, content)
+    return content
+
+
 def _set_synchronous_commit(value: str) -> None:
     """Delivery bookkeeping commits without waiting for the disk flush, on this connection only while a
     chunk is sent: a flush per message would otherwise cap the rate. If PostgreSQL itself crashes, it may
@@ -223,16 +246,22 @@ class _Claim:
     """This worker's hold on a chunk of deliveries. The sweeper releases a `sending` row whose claim is
     older than DELIVERY_STALLED_AFTER, so the hold is renewed for the whole chunk in one UPDATE a third of
     that period apart, and before every point of no return if the last renewal is older than that (a worker
-    that was paused, swapped out or stuck finds out there whether it still owns the delivery)."""
+    that was paused, swapped out or stuck finds out there whether it still owns the delivery).
 
-    def __init__(self, token: str) -> None:
+    It also holds what is the same for every delivery of the chunk: the database connection (Django's
+    `connection` proxy looks it up again on every attribute read) and whether records are pipelined."""
+
+    def __init__(self, token: str, db) -> None:
         self.token = token
+        self.db = db
+        self.pipelined = db.vendor == "postgresql" and not db.in_atomic_block
+        self.renew_every = stalled_after() / 3
         self.ours: set[int] = set()
         self.renewed: datetime | None = None
 
     def owns(self, delivery: Delivery) -> bool:
         # The sweeper's clock is the database rows' clock (timezone.now()), so this one is too.
-        if self.renewed is None or timezone.now() - self.renewed > stalled_after() / 3:
+        if self.renewed is None or timezone.now() - self.renewed > self.renew_every:
             self.renew()
         return delivery.pk in self.ours
 
@@ -256,33 +285,49 @@ class _Commit:
     UPDATE is written without waiting for its answer). Queuing corked wakes no other process, so the worker
     is not preempted between the two. A worker killed in that gap of a few microseconds leaves the delivery
     `sending`; the sweeper resends it, and the receiver sees the same Message-ID twice. Recording first would
-    turn the same gap into a lost message, and the gap would follow a write that wakes the database server."""
+    turn the same gap into a lost message, and the gap would follow a write that wakes the database server.
+
+    On PostgreSQL the record's answer is read by `finish()`, which the sender calls after the channel has
+    read the mail server's reply: the worker then waits once for both answers, not once for each."""
 
     def __init__(self, delivery: Delivery, claim: _Claim) -> None:
         self.delivery, self.claim, self.token = delivery, claim, claim.token
+        self.written: bool | None = None  # a pipelined record: written (True), or the write failed (False)
 
     def __call__(self, final=None) -> bool:
         if final is None:
             return _mark_sent(self.delivery, self.token)
         if not self.claim.owns(self.delivery):
             return False
-        pipelined = connection.vendor == "postgresql" and not connection.in_atomic_block
-        statement = _sent_statement(self.delivery, self.token) if pipelined else None
+        if self.claim.pipelined:
+            statement = _sent_statement(self.claim.db, self.delivery, self.token)
+            release = final() or (lambda: None)
+            self.written = _write_record(self.claim.db, statement, release)
+            return True
         release = final() or (lambda: None)
-        if pipelined:
-            recorded = _mark_sent_pipelined(statement, release)
-            if recorded is None:
-                recorded = self._record_when_database_is_back()
-        else:
-            try:
-                recorded = _mark_sent(self.delivery, self.token)
-            finally:
-                release()
+        try:
+            recorded = _mark_sent(self.delivery, self.token)
+        finally:
+            release()
+        self._check(recorded)
+        return True
+
+    def finish(self) -> None:
+        """Read the answer to a pipelined record, if one was written: before the connection is used for
+        anything else."""
+        written, self.written = self.written, None
+        if written is None:
+            return
+        recorded = _read_record(self.claim.db) if written else None
+        if recorded is None:
+            recorded = self._record_when_database_is_back()
+        self._check(recorded)
+
+    def _check(self, recorded: bool) -> None:
         if not recorded:
             # The message has gone; only a sweeper that released this row after the claim was last renewed
-            # above could cause this, and the copy it resends would be a duplicate. Say so loudly.
+            # could cause this, and the copy it resends would be a duplicate. Say so loudly.
             log.error("delivery %s sent but not recorded", self.delivery.pk)
-        return True
 
     def _record_when_database_is_back(self) -> bool:
         """The message has gone but PostgreSQL did not take the record (it was shutting down, or the
@@ -293,7 +338,7 @@ class _Commit:
         assert self.claim.renewed is not None  # owns() renewed it before the point of no return
         deadline = self.claim.renewed + stalled_after() * 0.8
         while timezone.now() < deadline:
-            connection.close()  # the broken connection; the next query opens a new one
+            self.claim.db.close()  # the broken connection; the next query opens a new one
             try:
                 # Already SENT under our claim: the UPDATE committed but its answer was lost.
                 return _mark_sent(self.delivery, self.token) or _recorded_sent(self.delivery, self.token)
@@ -305,44 +350,52 @@ class _Commit:
 _SENT_STATEMENT = b"subscribers_delivery_sent"
 
 
-def _sent_statement(delivery: Delivery, token: str) -> tuple[bytes, list[bytes]]:
+def _sent_statement(db, delivery: Delivery, token: str) -> tuple[bytes, list[bytes]]:
     """The prepared UPDATE that records a delivery sent, and its parameters ready for libpq, so nothing is
     built between the last write and sending it. Prepared once per database connection: a fan-out runs it
     100,000 times, and parsing and planning it each time would cost PostgreSQL more than executing it."""
-    from psycopg import pq
-
-    connection.ensure_connection()
-    pgconn = connection.connection.pgconn
-    if getattr(connection, "_delivery_sent_prepared", None) is not pgconn:
-        table = connection.ops.quote_name(Delivery._meta.db_table)
+    db.ensure_connection()
+    pgconn = db.connection.pgconn
+    if getattr(db, "_delivery_sent_prepared", None) is not pgconn:
+        table = db.ops.quote_name(Delivery._meta.db_table)
         # The table name is the model's, quoted; every value is a bound parameter.
         sql = f"UPDATE {table} SET state = $1, sent_at = $2, last_error = '' WHERE id = $3 AND claim = $4 AND state = $5"  # noqa: E501, S608
         result = pgconn.prepare(_SENT_STATEMENT, sql.encode())
         if result.status != pq.ExecStatus.COMMAND_OK:
             raise DatabaseError(result.error_message.decode(errors="replace"))
-        connection._delivery_sent_prepared = pgconn
+        db._delivery_sent_prepared = pgconn
     params = [
-        DeliveryState.SENT.value.encode(),
+        _SENT,
         timezone.now().isoformat().encode(),
         str(delivery.pk).encode(),
         token.encode(),
-        DeliveryState.SENDING.value.encode(),
+        _SENDING,
     ]
     return _SENT_STATEMENT, params
 
 
-def _mark_sent_pipelined(statement: tuple[bytes, list[bytes]], release) -> bool | None:
-    """Write the UPDATE, release the channel's last bytes, then read the answer: both round trips overlap.
-    True if recorded, False if the claim was no longer ours, None if the database did not answer."""
-    import psycopg
-    from psycopg import pq
+_SENT, _SENDING = DeliveryState.SENT.value.encode(), DeliveryState.SENDING.value.encode()
 
-    pgconn = connection.connection.pgconn
+
+def _write_record(db, statement: tuple[bytes, list[bytes]], release) -> bool:
+    """Write the UPDATE, then release the channel's last bytes: both go out back to back. False if the
+    connection broke (the caller records on a new one)."""
     try:
         try:
-            pgconn.send_query_prepared(*statement)
+            db.connection.pgconn.send_query_prepared(*statement)
         finally:
             release()
+    except psycopg.Error as exc:
+        log.error("recording a delivery sent failed: %s", exc)
+        return False
+    return True
+
+
+def _read_record(db) -> bool | None:
+    """The answer to `_write_record`: True if recorded, False if the claim was no longer ours, None if the
+    database did not answer."""
+    pgconn = db.connection.pgconn
+    try:
         results = []
         while (result := pgconn.get_result()) is not None:
             results.append(result)

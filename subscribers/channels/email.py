@@ -1,19 +1,18 @@
 """Email through Django's email backend (SMTP, or any provider through django-anymail).
 
 Over SMTP the message is sent in two phases so a worker that dies mid-send neither loses nor repeats it: the
-envelope and the whole body go first, and the server holds them until the final ".". A worker killed before
-that leaves the server with an unfinished message, which it discards; the sweeper then resends it once. The
-final "." is handed to the kernel corked (queued, not yet on the wire, so it wakes no other process and the
-worker keeps the CPU), the delivery is recorded sent in the same breath (subscribers.delivery._Commit), and
-only then is the cork released. A worker killed at any point after the "." is queued still has it sent by
-the kernel as the socket closes. Other backends (HTTP APIs) send, then commit: at least once, with the
-delivery's Message-ID as the idempotency key."""
+envelope first, then, once this worker has checked the delivery is still its own, the body and the final "."
+handed to the kernel corked (queued, not yet on the wire, so the write wakes no other process and the worker
+keeps the CPU). The delivery is recorded sent in the same breath (subscribers.delivery._Commit), and only then
+is the cork released. A worker killed before the body is queued leaves the server with an unfinished message,
+which it discards; the sweeper then resends it once. A worker killed at any point after it is queued still
+has it sent by the kernel as the socket closes. Other backends (HTTP APIs) send, then commit: at least once,
+with the delivery's Message-ID as the idempotency key."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import re
 import smtplib
 import socket
 from collections.abc import Callable
@@ -36,6 +35,9 @@ class EmailContent:
     from_email: str
     to: str
     headers: dict[str, str] = field(default_factory=dict)
+    # Both bodies already quoted-printable, when the sender has them (a fan-out encodes its templates once
+    # per event, mime.Body): the wire form then skips encoding them again.
+    encoded: tuple[bytes, bytes] | None = None
 
     def wire(self) -> tuple[str, str, bytes]:
         """Envelope sender, envelope recipient and the message as it goes over SMTP (see mime.py)."""
@@ -47,6 +49,9 @@ class EmailContent:
             ("Subject", mime.header_value("Subject", self.subject)),
         ]
         headers += [(key, mime.header_value(key, value)) for key, value in self.headers.items()]
+        if self.encoded is not None:
+            text, html = self.encoded
+            return sender, recipient, mime.build_encoded(headers=headers, text=text, html=html)
         return sender, recipient, mime.build(headers=headers, text=self.text, html=self.html)
 
     def message(self, connection=None) -> EmailMultiAlternatives:
@@ -67,7 +72,15 @@ def _sender(from_email: str) -> tuple[str, str]:
     return sender, mime.address_value(name, sender)
 
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA sends it: a line that starts with "." gets another (RFC 5321 4.5.2), and the
+    last line ends with CRLF. mime.build writes CRLF line ends, so every line starts after a "\n"."""
+    body = data.replace(b"\n.", b"\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body
 
 
 def _smtp_error(code: int, reply: bytes, stage: str) -> DeliveryError:
@@ -118,8 +131,8 @@ class EmailChannel(Channel):
             backend = self.backend
         smtp: smtplib.SMTP = backend.connection
         if smtp.sock is not None and not getattr(smtp, "_nodelay", False):
-            # The final dot is a write of its own after the body; with Nagle's algorithm it would wait for
-            # the server's delayed ACK of the body (~40 ms a message).
+            # Every write here is small and answered before the next; with Nagle's algorithm one could
+            # wait for the server's delayed ACK (~40 ms a message).
             smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp._nodelay = True
         sender, recipient, data = content.wire()
@@ -145,16 +158,10 @@ class EmailChannel(Channel):
             if code != 354:
                 self._reset()
                 raise _smtp_error(code, reply, "DATA")
-            body = _LEADING_DOT.sub(b"..", data)  # mime.build writes CRLF line ends
-            if not body.endswith(b"\r\n"):
-                body += b"\r\n"
-            # Corked from the body on, so the body and the final dot leave in one segment when the cork
-            # is released (after the record): the server reads the message in one go instead of two,
-            # which on a busy mail server is a wake-up a message saved. Full segments of a long body still
-            # go at once; only the dot's release waits for the record either way.
-            _cork(smtp.sock)
-            smtp.send(body)
-            if not commit(_corked_final(smtp.sock)):
+            # The body and the final dot in one corked write, released after the record: the server reads
+            # the message in one go, which on a busy mail server is a wake-up a message saved. Full
+            # segments of a long body go at once; only the last one, with the dot, waits for the record.
+            if not commit(_corked_final(smtp.sock, _dot_stuffed(data))):
                 # Someone else owns the delivery now: drop the connection before the final dot, so the
                 # server discards what it has.
                 self._drop()
@@ -189,14 +196,14 @@ def _cork(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, _CORK, 1)
 
 
-def _corked_final(sock: socket.socket) -> Callable[[], Callable[[], None]]:
-    """The final "." as a two-step write for `commit(final)`: queue it in the kernel without sending, then
-    release it. Queued bytes are sent when the socket closes, so from the first step on the message is
-    accepted even if the process dies."""
+def _corked_final(sock: socket.socket, body: bytes) -> Callable[[], Callable[[], None]]:
+    """The body and final "." as a two-step write for `commit(final)`: queue them in the kernel without
+    sending, then release them. Queued bytes are sent when the socket closes, so from the first step on the
+    message is accepted even if the process dies."""
 
     def final() -> Callable[[], None]:
-        _cork(sock)  # already corked since the body (_send_smtp); set again, as this step's guarantee
-        sock.sendall(b".\r\n")
+        _cork(sock)
+        sock.sendall(body + b".\r\n")
 
         def release() -> None:
             if _CORK is not None:

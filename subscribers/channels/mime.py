@@ -11,7 +11,9 @@ tests parse what the SMTP server receives with the standard library's strict pol
 from __future__ import annotations
 
 import binascii
+import functools
 import secrets
+import time
 from email.header import Header
 from email.utils import formatdate
 
@@ -44,12 +46,70 @@ def quoted_printable(text: str) -> bytes:
     return body.replace(b"\n", b"\r\n")
 
 
+class Body:
+    """A body with placeholders, quoted-printable encoded once for many messages: whole lines without a
+    placeholder are encoded here, and only the few lines with one (a subscriber's links) are encoded per
+    message, after substitution. Quoted-printable is line by line, so `encode(values)` is byte for byte
+    `quoted_printable` of the substituted text (the tests check it on generated text), for a tenth of the
+    work on a notification."""
+
+    def __init__(self, template: str, placeholders: tuple[str, ...]) -> None:
+        self.template = template
+        self.placeholders = placeholders
+        self.pieces: list[bytes | str] = []  # encoded lines, or lines still to fill and encode
+        static: list[str] = []
+        lines = template.replace("\r\n", "\n").split("\n")
+        for number, line in enumerate(lines):
+            if number < len(lines) - 1:
+                line += "\n"
+            if any(p in line for p in placeholders):
+                if static:
+                    self.pieces.append(quoted_printable("".join(static)))
+                    static = []
+                self.pieces.append(line)
+            else:
+                static.append(line)
+        if static:
+            self.pieces.append(quoted_printable("".join(static)))
+
+    def fill(self, values: dict[str, str]) -> str:
+        text = self.template
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, value)
+        return text
+
+    def encode(self, values: dict[str, str]) -> bytes:
+        out = []
+        for piece in self.pieces:
+            if isinstance(piece, str):
+                for placeholder, value in values.items():
+                    piece = piece.replace(placeholder, value)
+                piece = quoted_printable(piece)
+            out.append(piece)
+        return b"".join(out)
+
+
+# Quoted-printable never writes "=_" (an "=" starts a hex pair or ends a line), so a boundary that starts
+# with it cannot occur in a part: it need not be drawn again for every message.
+_BOUNDARY = f"=_sp_{secrets.token_hex(12)}"
+
+
+@functools.lru_cache(maxsize=4)
+def _date(second: int) -> str:
+    return formatdate(second, usegmt=True)
+
+
 def build(*, headers: list[tuple[str, str]], text: str, html: str) -> bytes:
     """A multipart/alternative message. `headers` are (name, wire-ready value) pairs, in order."""
-    boundary = f"=_sp_{secrets.token_hex(12)}"
+    return build_encoded(headers=headers, text=quoted_printable(text), html=quoted_printable(html))
+
+
+def build_encoded(*, headers: list[tuple[str, str]], text: bytes, html: bytes) -> bytes:
+    """`build` with both bodies already quoted-printable (see Body)."""
+    boundary = _BOUNDARY
     lines = [f"{name}: {value}" for name, value in headers]
     lines += [
-        f"Date: {formatdate(usegmt=True)}",
+        f"Date: {_date(int(time.time()))}",
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
         "",
@@ -71,4 +131,4 @@ def build(*, headers: list[tuple[str, str]], text: str, html: str) -> bytes:
         ]
     ).encode("ascii")
     tail = f"\r\n--{boundary}--\r\n".encode("ascii")
-    return b"".join((head, quoted_printable(text), middle, quoted_printable(html), tail))
+    return b"".join((head, text, middle, html, tail))

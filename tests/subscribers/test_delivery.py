@@ -515,23 +515,52 @@ def test_two_workers_sending_the_same_chunk_send_each_delivery_once(page, smtp):
     assert len({m["X-Envelope-To"] for m in smtp.messages}) == 40
 
 
+def pending_deliveries(page, count, name="X"):
+    """`count` confirmed email subscribers and an incident's deliveries to them, pending and not enqueued:
+    (the incident, the deliveries' ids in order)."""
+    from subscribers.services import subscribe
+
+    for i in range(count):
+        subscribe(page=page, actor=SYSTEM, email=f"q{i}@example.com", skip_confirmation=True)
+    incident = create_incident(actor=SYSTEM, page=page, name=name, body="y", deliver_notifications=True)
+    event = OutboxEvent.objects.get(incident=incident)
+    Delivery.objects.bulk_create([Delivery(event=event, subscriber=s) for s in Subscriber.objects.all()])
+    return incident, list(Delivery.objects.order_by("id").values_list("id", flat=True))
+
+
 def test_sending_a_chunk_costs_one_query_a_delivery_beyond_a_fixed_few(page, smtp):
     """The send path reads each chunk's rows once (some of their columns deferred): a delivery costs its
     own sent record and nothing more, so no field it reads is left to load one row at a time."""
     from django.test.utils import CaptureQueriesContext
 
-    from subscribers.services import subscribe
-
-    for i in range(25):
-        subscribe(page=page, actor=SYSTEM, email=f"q{i}@example.com", skip_confirmation=True)
-    incident = create_incident(actor=SYSTEM, page=page, name="X", body="y", deliver_notifications=True)
-    event = OutboxEvent.objects.get(incident=incident)
-    Delivery.objects.bulk_create([Delivery(event=event, subscriber=s) for s in Subscriber.objects.all()])
-    ids = list(Delivery.objects.order_by("id").values_list("id", flat=True))
+    _, ids = pending_deliveries(page, 25)
     counts = []
     for chunk in (ids[:5], ids[5:]):
+        delivery._contents.clear()  # each chunk renders the event afresh: the fixed cost is the same
         with CaptureQueriesContext(connection) as queries:
             assert delivery.send_deliveries(chunk)["sent"] == len(chunk)
         counts.append(len(queries))
     assert counts[1] - counts[0] == len(ids) - 10  # 20 deliveries against 5: 15 more sent records
     assert len(smtp.messages) == 25
+
+
+def test_a_worker_renders_an_event_once_for_its_chunks_for_a_minute(page, smtp):
+    """A fan-out's chunks reach the same worker processes: the event is rendered for the first and kept
+    for CONTENT_KEPT_FOR seconds, then rendered afresh (a retry hours later says what is true then)."""
+    from django.test.utils import CaptureQueriesContext
+
+    incident, ids = pending_deliveries(page, 6, name="Before")
+    delivery._contents.clear()
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        counts = []
+        for chunk in (ids[:2], ids[2:4]):
+            with CaptureQueriesContext(connection) as queries:
+                delivery.send_deliveries(chunk)
+            counts.append(len(queries))
+        assert counts[1] < counts[0]  # the second chunk did not render the event again
+        incident.name = "After"
+        incident.save()
+        clock.shift(delivery.CONTENT_KEPT_FOR + 1)
+        delivery.send_deliveries(ids[4:])
+    subjects = [m["Subject"] for m in smtp.messages]
+    assert subjects == ["[Acme] Before"] * 4 + ["[Acme] After"] * 2
