@@ -9,10 +9,12 @@ given (flushed first), and prints one summary line a run:
 
 - first/last: seconds from posting the update to the first and the last delivery received,
 - rate: email deliveries a second between them, and the same as a share of the bare limit (plain smtplib
-  loops, one per core, over reused connections to the same sink),
+  loops, one per core, over reused connections to the same sink), measured before and after the run and
+  averaged, since a shared machine's speed drifts over minutes,
 - p50/p95: delivered minus posted, for emails,
 - lost and duplicated (both must be 0), for emails and webhooks,
-- peak memory (VmHWM) of each worker process,
+- the workers' CPU time per delivery (less noisy than rates on a shared machine), and peak memory (VmHWM)
+  of each worker process,
 - the median time of the console request that posts an update, on a page with no subscribers and on this one.
 """
 
@@ -280,12 +282,20 @@ def run(args, webhooks: int, env: dict, work: Path, smtp_port: int, http_port: i
     for f in (smtp_out, http_out):
         f.unlink(missing_ok=True)
 
-    # The bare limit, against its own sink process.
+    # The bare limit, against its own sink process, before and after the run: a shared VM's speed drifts
+    # by 10% or more over minutes, and the mean of both brackets the run measured between them.
     bare_n = args.bare if args.bare is not None else args.subscribers
-    bare_sink = start_sink(smtp_sink, smtp_port, work / "bare.tsv")
     sample = build_sample_message()
-    bare_rate = bare_limit(smtp_port, bare_n, sample, os.cpu_count() or 2)  # one loop per core
-    stop_sink(bare_sink)
+
+    def measure_bare() -> float:
+        bare_sink = start_sink(smtp_sink, smtp_port, work / "bare.tsv")
+        try:
+            return bare_limit(smtp_port, bare_n, sample, os.cpu_count() or 2)  # one loop per core
+        finally:
+            stop_sink(bare_sink)
+            (work / "bare.tsv").unlink(missing_ok=True)
+
+    bare_before = measure_bare()
 
     sinks += [start_sink(smtp_sink, smtp_port, smtp_out), start_sink(http_sink, http_port, http_out)]
 
@@ -370,6 +380,9 @@ def run(args, webhooks: int, env: dict, work: Path, smtp_port: int, http_port: i
         stop_sink(proc)
     sinks.clear()
 
+    bare_after = measure_bare()
+    bare_rate = (bare_before + bare_after) / 2
+
     emails = read_sink(smtp_out)
     hooks = read_sink(http_out)
     email_copies = Counter(k for _, k in emails)
@@ -398,6 +411,7 @@ def run(args, webhooks: int, env: dict, work: Path, smtp_port: int, http_port: i
         "last_s": f"{times[-1] - posted:.2f}" if times else "nan",
         "email_rate": f"{rate:.0f}/s",
         "bare_rate": f"{bare_rate:.0f}/s",
+        "bare_before_after": f"{bare_before:.0f}/{bare_after:.0f}",
         "share_of_bare": f"{rate / bare_rate:.0%}",
         "p50_s": f"{statistics.median(latencies):.2f}" if latencies else "nan",
         "p95_s": f"{latencies[int(len(latencies) * 0.95) - 1]:.2f}" if latencies else "nan",
@@ -405,6 +419,7 @@ def run(args, webhooks: int, env: dict, work: Path, smtp_port: int, http_port: i
         "recorded_sent": recorded,
         "duplicated": duplicated,
         "cpu_workers": f"{(cpu_after[0] - cpu_before[0]) / wall:.0%}",
+        "worker_cpu_us_per_delivery": f"{(cpu_after[0] - cpu_before[0]) / max(1, total) * 1e6:.0f}",
         "cpu_smtp_sink": f"{(cpu_after[1] - cpu_before[1]) / wall:.0%}",
         "machine_busy": f"{busy:.0%}",
         "worker_peak_mib": "/".join(f"{kib / 1024:.0f}" for kib in memory.values()),
