@@ -228,6 +228,12 @@ class Incident(models.Model):
         return self.impact_override or self.impact
 
     @property
+    def impact_label(self) -> str:
+        """"Minor impact", "Critical impact"; "No impact" rather than "None impact"."""
+        impact = self.effective_impact
+        return "No impact" if impact == Impact.NONE else f"{impact.capitalize()} impact"
+
+    @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
 

@@ -68,6 +68,16 @@ def test_an_email_subscriber_gets_text_and_html_with_links_and_threading(page, a
     assert set(Delivery.objects.values_list("state", flat=True)) == {"sent"}
 
 
+def test_an_incident_without_impact_says_no_impact(page, smtp, worker, subscribed):
+    subscribed(email="ann@example.com")
+    open_incident(page, worker)  # no component touched: impact "none"
+    (message,) = smtp.messages
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "Investigating · No impact" in text and "· No impact" in html
+    assert "None impact" not in text + html
+
+
 def test_the_wire_form_is_valid_mime_with_any_text(page, smtp, worker, subscribed):
     """Notifications are serialised by subscribers.channels.mime, not the email package: what the server
     receives must parse without a defect, and every character must come back as written."""
