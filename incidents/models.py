@@ -229,7 +229,7 @@ class Incident(models.Model):
 
     @property
     def impact_label(self) -> str:
-        """"Minor impact", "Critical impact"; "No impact" rather than "None impact"."""
+        """The impact in words: "Minor impact", "Critical impact", and "No impact" (not "None impact")."""
         impact = self.effective_impact
         return "No impact" if impact == Impact.NONE else f"{impact.capitalize()} impact"
 
