@@ -173,8 +173,7 @@ def send_deliveries(ids: list[int]) -> dict[str, int]:
             row.subscriber.page = row.event.page
     counts = {"sent": 0, "failed": 0, "cancelled": 0}
     channels: dict[str, object] = {}
-    async_commit = claim.pipelined
-    if async_commit:
+    if claim.pipelined:
         _set_synchronous_commit("off")
     try:
         for delivery in rows:
@@ -208,7 +207,7 @@ def send_deliveries(ids: list[int]) -> dict[str, int]:
     finally:
         for channel in channels.values():
             channel.close()
-        if async_commit:
+        if claim.pipelined:
             _set_synchronous_commit("on")
     return counts
 
@@ -299,12 +298,12 @@ class _Commit:
             return _mark_sent(self.delivery, self.token)
         if not self.claim.owns(self.delivery):
             return False
-        if self.claim.pipelined:
-            statement = _sent_statement(self.claim.db, self.delivery, self.token)
-            release = final() or (lambda: None)
-            self.written = _write_record(self.claim.db, statement, release)
-            return True
+        db = self.claim.db
+        statement = _sent_statement(db, self.delivery, self.token) if self.claim.pipelined else None
         release = final() or (lambda: None)
+        if statement is not None:
+            self.written = _write_record(db, statement, release)
+            return True
         try:
             recorded = _mark_sent(self.delivery, self.token)
         finally:

@@ -55,7 +55,6 @@ class Body:
 
     def __init__(self, template: str, placeholders: tuple[str, ...]) -> None:
         self.template = template
-        self.placeholders = placeholders
         self.pieces: list[bytes | str] = []  # encoded lines, or lines still to fill and encode
         static: list[str] = []
         lines = template.replace("\r\n", "\n").split("\n")
@@ -73,20 +72,19 @@ class Body:
             self.pieces.append(quoted_printable("".join(static)))
 
     def fill(self, values: dict[str, str]) -> str:
-        text = self.template
-        for placeholder, value in values.items():
-            text = text.replace(placeholder, value)
-        return text
+        return _substitute(self.template, values)
 
     def encode(self, values: dict[str, str]) -> bytes:
-        out = []
-        for piece in self.pieces:
-            if isinstance(piece, str):
-                for placeholder, value in values.items():
-                    piece = piece.replace(placeholder, value)
-                piece = quoted_printable(piece)
-            out.append(piece)
-        return b"".join(out)
+        return b"".join(
+            quoted_printable(_substitute(piece, values)) if isinstance(piece, str) else piece
+            for piece in self.pieces
+        )
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
 
 
 # Quoted-printable never writes "=_" (an "=" starts a hex pair or ends a line), so a boundary that starts

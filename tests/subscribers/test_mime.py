@@ -59,6 +59,8 @@ def test_dot_stuffing_doubles_every_leading_dot_and_ends_with_crlf(text):
 def test_messages_share_a_boundary_that_no_quoted_printable_part_can_contain():
     a = mime.build(headers=[("Subject", "a")], text="=_sp_ in text", html="<p>=_sp_</p>")
     b = mime.build(headers=[("Subject", "b")], text="other", html="<p>other</p>")
+    boundaries = {email.message_from_bytes(raw).get_boundary() for raw in (a, b)}
+    assert len(boundaries) == 1 and boundaries.pop().startswith("=_")
     for raw in (a, b):
         message = email.message_from_bytes(raw, policy=email.policy.strict)
         assert [p.get_content_type() for p in message.walk()] == [
